@@ -1,0 +1,225 @@
+"""Segmentation nodes and segments as numpy masks on a volume's grid.
+
+Masks cross the boundary between MRML and numpy only together with the volume node that gives them
+their geometry, so no geometry-less array leaves this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import slicer
+import vtk
+from vtk.util import numpy_support
+
+from .errors import SegTruthError
+from .geometry import Grid
+from .labels import Label, LabelTable, default_color
+from .session import Session
+from .terminology import Terminology
+
+LABEL_VALUE_TAG = "SegTruth.LabelValue"
+TERMINOLOGY_TAG = "TerminologyEntry"
+
+
+def new_segmentation(session: Session, volume, name: str | None = None):
+    """An empty segmentation node whose reference geometry is the volume's grid."""
+    node = session.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or f"{volume.GetName()} segmentation")
+    node.CreateDefaultDisplayNodes()
+    node.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    return node
+
+
+def segment_ids(segmentation_node) -> list[str]:
+    ids = vtk.vtkStringArray()
+    segmentation_node.GetSegmentation().GetSegmentIDs(ids)
+    return [ids.GetValue(i) for i in range(ids.GetNumberOfValues())]
+
+
+def find_segment(segmentation_node, name_or_id: str) -> str:
+    """Segment ID from a segment name or ID; a clear error when there is none."""
+    segmentation = segmentation_node.GetSegmentation()
+    if segmentation.GetSegment(name_or_id) is not None:
+        return name_or_id
+    found = segmentation.GetSegmentIdBySegmentName(name_or_id)
+    if not found:
+        names = ", ".join(repr(segmentation.GetSegment(i).GetName()) for i in segment_ids(segmentation_node))
+        raise SegTruthError(
+            f"No segment named {name_or_id!r} in {segmentation_node.GetName()!r} (segments: {names or 'none'})."
+        )
+    return found
+
+
+def add_segment(segmentation_node, label: Label | str, color=None) -> str:
+    """Add an empty segment named after the label (or a plain name); returns its ID."""
+    if isinstance(label, str):
+        existing = segmentation_node.GetSegmentation().GetSegmentIdBySegmentName(label)
+        if existing:
+            raise SegTruthError(f"Segment {label!r} already exists in {segmentation_node.GetName()!r}.")
+        value = len(segment_ids(segmentation_node)) + 1
+        label = Label(label, value, tuple(color) if color is not None else default_color(value))  # type: ignore[arg-type]
+        tag_value = False
+    else:
+        tag_value = True
+    segment_id = segmentation_node.GetSegmentation().AddEmptySegment("", label.name, list(label.color))
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    segment.SetTag(TERMINOLOGY_TAG, label.terminology.serialize())
+    if tag_value:
+        segment.SetTag(LABEL_VALUE_TAG, str(label.value))
+    return segment_id
+
+
+def ensure_segment(segmentation_node, name: str, table: LabelTable | None = None) -> str:
+    """The ID of the segment called ``name``, adding it (with the table's value/color if listed) if absent."""
+    found = segmentation_node.GetSegmentation().GetSegmentIdBySegmentName(name)
+    if found:
+        return found
+    label = table.by_name(name) if table else None
+    return add_segment(segmentation_node, label or name)
+
+
+# -- numpy <-> vtkOrientedImageData on a volume's grid ------------------------------------------------------------
+def oriented_image(array: np.ndarray, volume) -> slicer.vtkOrientedImageData:
+    """A vtkOrientedImageData with the volume's geometry holding ``array`` (k, j, i)."""
+    grid = Grid.from_node(volume)
+    if array.shape != grid.shape_kji:
+        raise SegTruthError(f"A mask of shape {array.shape} does not fit {volume.GetName()!r} ({grid.describe()}).")
+    image = slicer.vtkOrientedImageData()
+    image.SetImageToWorldMatrix(grid.vtk_matrix())
+    image.SetExtent(0, grid.size[0] - 1, 0, grid.size[1] - 1, 0, grid.size[2] - 1)
+    flat = np.ascontiguousarray(array).ravel()
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(flat, deep=True))
+    return image
+
+
+def reference_image(volume) -> slicer.vtkOrientedImageData:
+    return slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(volume)
+
+
+def image_array(image: vtk.vtkImageData) -> np.ndarray:
+    """A (k, j, i) numpy view of a VTK image's scalars."""
+    dims = image.GetDimensions()
+    return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(dims[2], dims[1], dims[0])
+
+
+def segment_mask(session: Session, segmentation_node, segment_id: str, volume) -> np.ndarray:
+    """The segment as a boolean (k, j, i) mask on the volume's grid (nearest neighbour when grids differ)."""
+    internal = slicer.vtkOrientedImageData()
+    session.segmentations.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, internal)
+    reference = reference_image(volume)
+    shape = Grid.from_node(volume).shape_kji
+    extent = internal.GetExtent()
+    if extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5]:
+        return np.zeros(shape, dtype=bool)
+    resampled = slicer.vtkOrientedImageData()
+    if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
+        internal, reference, resampled, False, True
+    ):
+        raise SegTruthError(f"Segment {segment_id!r} could not be resampled onto {volume.GetName()!r}.")
+    # Pad/crop the resampled extent into the full grid.
+    out = np.zeros(shape, dtype=bool)
+    e = resampled.GetExtent()
+    full = reference.GetExtent()
+    lo = [max(e[2 * a], full[2 * a]) for a in range(3)]
+    hi = [min(e[2 * a + 1], full[2 * a + 1]) for a in range(3)]
+    if any(lo[a] > hi[a] for a in range(3)):
+        return out
+    values = image_array(resampled)
+    label_value = segmentation_node.GetSegmentation().GetSegment(segment_id).GetLabelValue()
+    sub = values[lo[2] - e[4] : hi[2] - e[4] + 1, lo[1] - e[2] : hi[1] - e[2] + 1, lo[0] - e[0] : hi[0] - e[0] + 1]
+    out[lo[2] : hi[2] + 1, lo[1] : hi[1] + 1, lo[0] : hi[0] + 1] = sub == label_value
+    return out
+
+
+def set_segment_mask(session: Session, segmentation_node, segment_id: str, mask: np.ndarray, volume) -> None:
+    """Replace the segment's voxels with ``mask`` (on the volume's grid), not touching other segments."""
+    image = oriented_image(mask.astype(np.uint8, copy=False), volume)
+    if not slicer.vtkSlicerSegmentationsModuleLogic.SetBinaryLabelmapToSegment(
+        image, segmentation_node, segment_id, slicer.vtkSlicerSegmentationsModuleLogic.MODE_REPLACE
+    ):
+        raise SegTruthError(f"Could not write segment {segment_id!r} of {segmentation_node.GetName()!r}.")
+
+
+def segment_info(
+    segmentation_node, segment_id: str
+) -> tuple[str, tuple[float, float, float], Terminology | None, int | None]:
+    """Name, color, terminology and SegTruth label value (if recorded) of a segment."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    text = vtk.reference("")
+    terminology = Terminology.deserialize(str(text)) if segment.GetTag(TERMINOLOGY_TAG, text) else None
+    value_text = vtk.reference("")
+    value = int(str(value_text)) if segment.GetTag(LABEL_VALUE_TAG, value_text) else None
+    return segment.GetName(), tuple(segment.GetColor()), terminology, value  # type: ignore[return-value]
+
+
+def table_from_segmentation(segmentation_node) -> LabelTable:
+    """A label table from the segments: recorded values first, then Slicer's label values, then the next free."""
+    infos = [(sid, *segment_info(segmentation_node, sid)) for sid in segment_ids(segmentation_node)]
+    used = {info[4] for info in infos if info[4] is not None}
+    labels = []
+    for sid, name, color, terminology, value in infos:
+        if value is None:
+            candidate = segmentation_node.GetSegmentation().GetSegment(sid).GetLabelValue()
+            value = candidate if candidate > 0 and candidate not in used else max(used | {0}) + 1
+            used.add(value)
+        labels.append(Label(name, value, color, terminology or Terminology()))
+    return LabelTable(labels, f"segments of {segmentation_node.GetName()!r}")
+
+
+def apply_table(segmentation_node, table: LabelTable) -> None:
+    """Give segments the names' colors, terminology and values from the table (matched by name)."""
+    for sid in segment_ids(segmentation_node):
+        segment = segmentation_node.GetSegmentation().GetSegment(sid)
+        label = table.by_name(segment.GetName())
+        if label is None:
+            continue
+        segment.SetColor(*label.color)
+        segment.SetTag(TERMINOLOGY_TAG, label.terminology.serialize())
+        segment.SetTag(LABEL_VALUE_TAG, str(label.value))
+
+
+def labelmap_array(session: Session, segmentation_node, volume, table: LabelTable) -> np.ndarray:
+    """All segments as one (k, j, i) label array on the volume's grid with the table's values.
+
+    Every segment must be in the table (by name) and no voxel may belong to two segments: both are
+    errors, never silent loss.
+    """
+    grid = Grid.from_node(volume)
+    dtype = np.uint8 if table.max_value <= 255 else np.uint16
+    out = np.zeros(grid.shape_kji, dtype=dtype)
+    owner: dict[int, str] = {}
+    for sid in segment_ids(segmentation_node):
+        name = segmentation_node.GetSegmentation().GetSegment(sid).GetName()
+        label = table.by_name(name)
+        if label is None:
+            raise SegTruthError(f"Segment {name!r} is not in the {table.source}; add it or remove the segment.")
+        mask = segment_mask(session, segmentation_node, sid, volume)
+        clash = out[mask]
+        if clash.any():
+            other = owner[int(clash[clash > 0][0])]
+            raise SegTruthError(
+                f"Segments {other!r} and {name!r} overlap in {int(np.count_nonzero(clash))} voxels; a labelmap can hold "
+                "only one label per voxel (export .seg.nrrd to keep overlapping segments as layers)."
+            )
+        out[mask] = label.value
+        owner[label.value] = name
+    return out
+
+
+def import_labelmap(session: Session, segmentation_node, labels: np.ndarray, volume, table: LabelTable) -> list[str]:
+    """Add a segment for each table label present in ``labels`` (k, j, i on the volume's grid).
+
+    Values not in the table are an error that lists them.
+    """
+    present = [int(v) for v in np.unique(labels) if v != 0]
+    unknown = [v for v in present if table.by_value(v) is None]
+    if unknown:
+        raise SegTruthError(f"Label values {unknown} are not in the {table.source}.")
+    ids = []
+    for label in table:
+        if label.value not in present:
+            continue
+        sid = ensure_segment(segmentation_node, label.name, table)
+        set_segment_mask(session, segmentation_node, sid, labels == label.value, volume)
+        ids.append(sid)
+    apply_table(segmentation_node, table)
+    return ids

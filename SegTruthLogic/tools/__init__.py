@@ -1,0 +1,1 @@
+"""Segmentation tools: each a function on (session, segmentation node, source volume, ...)."""

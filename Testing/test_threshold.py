@@ -1,0 +1,78 @@
+"""Threshold on Slicer's real segment editor logic: exact voxel counts, masking and overwrite options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from SegTruthLogic import SegTruthError
+from SegTruthLogic.editing import EditOptions
+from SegTruthLogic.segments import find_segment, new_segmentation, segment_mask
+from SegTruthLogic.tools.threshold import auto_threshold, threshold
+from SegTruthLogic.volumes import load_volume
+
+
+def count(session, seg, volume, name):
+    return int(segment_mask(session, seg, find_segment(seg, name), volume).sum())
+
+
+def test_range_gives_exact_voxel_counts(session, two_boxes):
+    volume = load_volume(session, two_boxes)
+    seg = new_segmentation(session, volume)
+    assert threshold(session, seg, volume, "a", 50, 150) == (50.0, 150.0)
+    assert count(session, seg, volume, "a") == 2000
+    threshold(session, seg, volume, "both", 100, 200)
+    assert count(session, seg, volume, "both") == 8000
+
+
+def test_inclusive_bounds(session, two_boxes):
+    volume = load_volume(session, two_boxes)
+    seg = new_segmentation(session, volume)
+    threshold(session, seg, volume, "exact", 200, 200)
+    assert count(session, seg, volume, "exact") == 6000
+
+
+def test_outside_all_segments_and_overwrite_none(session, two_boxes):
+    volume = load_volume(session, two_boxes)
+    seg = new_segmentation(session, volume)
+    threshold(session, seg, volume, "a", 100, 100)
+    threshold(session, seg, volume, "rest", 0, 300, options=EditOptions(editable_area="outside_all", overwrite="none"))
+    assert count(session, seg, volume, "a") == 2000
+    assert count(session, seg, volume, "rest") == 40 * 50 * 60 - 2000
+
+
+def test_overwrite_all_takes_voxels_from_other_segments(session, two_boxes):
+    volume = load_volume(session, two_boxes)
+    seg = new_segmentation(session, volume)
+    threshold(session, seg, volume, "a", 100, 100)
+    threshold(session, seg, volume, "everything", 0, 300, options=EditOptions(overwrite="all"))
+    assert count(session, seg, volume, "a") == 0
+    assert count(session, seg, volume, "everything") == 40 * 50 * 60
+
+
+def test_inside_segment_and_intensity_range(session, two_boxes):
+    volume = load_volume(session, two_boxes)
+    seg = new_segmentation(session, volume)
+    threshold(session, seg, volume, "boxes", 100, 200)
+    options = EditOptions(editable_area="inside", inside_segment="boxes", intensity_range=(150, 250), overwrite="none")
+    threshold(session, seg, volume, "bright", 0, 300, options=options)
+    assert count(session, seg, volume, "bright") == 6000
+
+
+def test_automatic_methods_separate_the_boxes(session, two_boxes):
+    volume = load_volume(session, two_boxes)
+    values = np.unique(np.array([auto_threshold(volume, m)[0] for m in ("otsu", "triangle", "maximum_entropy")]))
+    assert all(0 <= v < 200 for v in values)
+    seg = new_segmentation(session, volume)
+    _low, high = threshold(session, seg, volume, "bright", method="otsu")
+    assert high == 200.0
+    assert count(session, seg, volume, "bright") in (6000, 8000)
+
+
+def test_bad_ranges_are_clear_errors(session, two_boxes):
+    volume = load_volume(session, two_boxes)
+    seg = new_segmentation(session, volume)
+    with pytest.raises(SegTruthError, match="low end above"):
+        threshold(session, seg, volume, "x", 10, 5)
+    with pytest.raises(SegTruthError, match="Unknown threshold method"):
+        threshold(session, seg, volume, "x", method="magic")
