@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,7 @@ class Label:
         return entry
 
 
-def _label_from_mapping(entry: dict[str, Any], where: str) -> Label:
+def label_from_mapping(entry: dict[str, Any], where: str) -> Label:
     name = str(entry.get("name", "")).strip()
     if not name:
         raise SegTruthError(f"{where}: a label has no name.")
@@ -165,9 +165,6 @@ class LabelTable:
         rgb = parse_color(color, self.source) if color is not None else default_color(value)
         return LabelTable([*self.labels, Label(name, value, rgb)], self.source)
 
-    def renamed(self, source: str) -> LabelTable:
-        return LabelTable([replace(label) for label in self.labels], source)
-
     # -- files ---------------------------------------------------------------------------------------------
     @classmethod
     def read(cls, path: str | Path) -> LabelTable:
@@ -192,7 +189,7 @@ class LabelTable:
         entries = data.get("labels") if isinstance(data, dict) else data
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise SegTruthError(f'{source}: expected a list of labels or {{"labels": [...]}}.')
-        return cls([_label_from_mapping(entry, source) for entry in entries], source)
+        return cls([label_from_mapping(entry, source) for entry in entries], source)
 
     @classmethod
     def from_csv(cls, text: str, source: str = "label table", delimiter: str = ",") -> LabelTable:
@@ -200,7 +197,7 @@ class LabelTable:
         if reader.fieldnames is None or not {"name", "value"} <= {f.strip() for f in reader.fieldnames}:
             raise SegTruthError(f"{source}: the CSV header must have at least the columns name,value.")
         rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
-        return cls([_label_from_mapping(row, f"{source} line {i + 2}") for i, row in enumerate(rows)], source)
+        return cls([label_from_mapping(row, f"{source} line {i + 2}") for i, row in enumerate(rows)], source)
 
     def to_json(self) -> str:
         return json.dumps({"labels": [label.as_dict() for label in self.labels]}, indent=2) + "\n"

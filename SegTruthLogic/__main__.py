@@ -1,0 +1,5 @@
+"""``python -m SegTruthLogic`` is the ``segtruth`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

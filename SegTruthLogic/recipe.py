@@ -1,0 +1,167 @@
+"""Recipes: a YAML or JSON file listing steps, so one recipe serves many cases.
+
+```yaml
+labels: labels.csv            # optional: a label table file (relative to the recipe) or a list of labels
+segmentation: null            # optional: start from this .seg.nrrd or labelmap instead of empty
+steps:
+  - threshold: {segment: lungs, low: -1024, high: -400}
+  - islands: {segment: lungs, operation: keep_largest}
+  - margin: {segment: lungs, margin_mm: 2}
+outputs: [labels.nii.gz, segmentation.seg.nrrd]
+```
+
+Each step names a tool and its parameters, which are the tool function's own keyword arguments (an
+``options`` mapping becomes Segment Editor masking options). Unknown tools or parameters are errors
+before anything runs, so a typo never costs a half-processed batch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .editing import EditOptions
+from .errors import SegTruthError
+from .labels import LabelTable, label_from_mapping
+from .progress import CancelToken, ProgressCallback, report
+
+# Step name -> "module:function" of the tool; each takes (session, segmentation_node, volume, ...).
+TOOLS: dict[str, str] = {
+    "threshold": "SegTruthLogic.tools.threshold:threshold",
+    "grow": "SegTruthLogic.tools.grow:grow_from_seeds",
+    "paint": "SegTruthLogic.tools.paint:paint_sphere",
+    "islands": "SegTruthLogic.tools.islands:islands",
+    "fill_between": "SegTruthLogic.tools.fill_between:fill_between_slices",
+    "margin": "SegTruthLogic.tools.margin:margin",
+    "logical": "SegTruthLogic.tools.logical:logical",
+}
+_INJECTED = {"session", "segmentation_node", "volume", "table", "progress", "cancel"}
+
+
+def tool(name: str) -> Callable[..., Any]:
+    """The function behind a recipe step name."""
+    key = name.replace("-", "_")
+    if key not in TOOLS:
+        raise SegTruthError(f"Unknown recipe step {name!r}; use one of {', '.join(TOOLS)}.")
+    module, function = TOOLS[key].split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+@dataclass
+class Step:
+    name: str
+    params: dict[str, Any]
+
+    def run(self, session, segmentation_node, volume, table, progress=None, cancel=None) -> None:
+        function = tool(self.name)
+        accepted = inspect.signature(function).parameters
+        kwargs = dict(self.params)
+        if "options" in kwargs:
+            kwargs["options"] = EditOptions(**_tupled(kwargs["options"]))
+        for name, value in (("table", table), ("progress", progress), ("cancel", cancel)):
+            if name in accepted:
+                kwargs[name] = value
+        function(session, segmentation_node, volume, **kwargs)
+
+
+@dataclass
+class Recipe:
+    steps: list[Step]
+    outputs: list[str] = field(default_factory=list)
+    table: LabelTable | None = None
+    segmentation: Path | None = None
+    source: str = "recipe"
+
+    @classmethod
+    def read(cls, path: str | Path) -> Recipe:
+        path = Path(path)
+        if not path.is_file():
+            raise SegTruthError(f"{path}: recipe not found.")
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        except (json.JSONDecodeError, yaml.YAMLError) as error:
+            raise SegTruthError(
+                f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} ({error})."
+            ) from None
+        return cls.from_dict(data, path)
+
+    @classmethod
+    def from_dict(cls, data: Any, path: Path | None = None) -> Recipe:
+        where = str(path or "recipe")
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            raise SegTruthError(f"{where}: a recipe is a mapping with a list of steps.")
+        unknown = set(data) - {"steps", "outputs", "labels", "segmentation", "name", "description"}
+        if unknown:
+            raise SegTruthError(f"{where}: unknown recipe keys {sorted(unknown)}.")
+        base = path.parent if path else Path(".")
+        steps = [_parse_step(entry, index + 1, where) for index, entry in enumerate(data["steps"])]
+        outputs = data.get("outputs") or []
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+            raise SegTruthError(f"{where}: outputs must be a list of file names.")
+        labels = data.get("labels")
+        table = None
+        if isinstance(labels, str):
+            table = LabelTable.read(base / labels)
+        elif isinstance(labels, list):
+            table = LabelTable([label_from_mapping(entry, where) for entry in labels], f"labels of {where}")
+        elif labels is not None:
+            raise SegTruthError(f"{where}: labels must be a file name or a list of labels.")
+        segmentation = base / data["segmentation"] if data.get("segmentation") else None
+        return cls(steps, outputs, table, segmentation, where)
+
+    def run(
+        self,
+        session,
+        segmentation_node,
+        volume,
+        progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        """Run every step in order on the segmentation."""
+        for index, step in enumerate(self.steps):
+            if cancel is not None:
+                cancel.raise_if_cancelled("recipe")
+            report(progress, index / max(len(self.steps), 1), f"step {index + 1}/{len(self.steps)}: {step.name}")
+            try:
+                step.run(session, segmentation_node, volume, self.table, None, cancel)
+            except SegTruthError as error:
+                raise SegTruthError(f"{self.source}, step {index + 1} ({step.name}): {error}") from None
+        report(progress, 1.0, "recipe done")
+
+
+def _parse_step(entry: Any, number: int, where: str) -> Step:
+    if not isinstance(entry, dict) or len(entry) != 1:
+        raise SegTruthError(f"{where}, step {number}: write each step as '- tool: {{parameters}}'.")
+    ((name, params),) = entry.items()
+    params = params or {}
+    if not isinstance(params, dict):
+        raise SegTruthError(f"{where}, step {number} ({name}): parameters must be a mapping.")
+    function = tool(str(name))
+    accepted = inspect.signature(function).parameters
+    unknown = [key for key in params if key not in accepted or key in _INJECTED]
+    if unknown:
+        allowed = [key for key in accepted if key not in _INJECTED]
+        raise SegTruthError(
+            f"{where}, step {number} ({name}): unknown parameters {unknown}; accepted: {', '.join(allowed)}."
+        )
+    if "options" in params:
+        try:
+            EditOptions(**_tupled(params["options"]))
+        except TypeError as error:
+            raise SegTruthError(f"{where}, step {number} ({name}): bad options ({error}).") from None
+    return Step(str(name), params)
+
+
+def _tupled(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: tuple(value) if isinstance(value, list) else value for key, value in options.items()}
+
+
+__all__ = ["TOOLS", "Recipe", "Step", "tool"]
