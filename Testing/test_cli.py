@@ -1,0 +1,101 @@
+"""The segtruth command: exit codes, messages, outputs on the image's exact grid, nothing half-written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import slicerio
+
+from SegTruthLogic.cli import main
+
+
+def run(*args: str) -> int:
+    return main([str(a) for a in args])
+
+
+def files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_threshold_writes_label_one_on_the_image_grid(tmp_path, two_boxes):
+    out = tmp_path / "out.nii.gz"
+    assert run("threshold", two_boxes, "--range", 150, 250, "-o", out) == 0
+    written, source = sitk.ReadImage(str(out)), sitk.ReadImage(str(two_boxes))
+    assert written.GetSize() == source.GetSize()
+    assert np.allclose(written.GetOrigin(), source.GetOrigin(), atol=1e-5)
+    assert np.allclose(written.GetSpacing(), source.GetSpacing(), atol=1e-6)
+    assert np.allclose(written.GetDirection(), source.GetDirection(), atol=1e-6)
+    values = sitk.GetArrayFromImage(written)
+    expected = (sitk.GetArrayFromImage(source) >= 150) & (sitk.GetArrayFromImage(source) <= 250)
+    assert set(np.unique(values)) == {0, 1}
+    assert np.array_equal(values == 1, expected)
+    assert int(values.sum()) == 6000
+
+
+def test_threshold_to_seg_nrrd_is_read_by_slicerio(tmp_path, two_boxes):
+    out = tmp_path / "out.seg.nrrd"
+    assert run("threshold", two_boxes, "--range", 50, 150, "--name", "box a", "-o", out) == 0
+    segmentation = slicerio.read_segmentation(str(out))
+    assert [s["name"] for s in segmentation["segments"]] == ["box a"]
+    assert segmentation["segments"][0]["labelValue"] == 1
+    assert int((segmentation["voxels"] == 1).sum()) == 2000
+
+
+def test_export_keeps_label_table_values(tmp_path, two_boxes):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("name,value\nbright,42\n")
+    out = tmp_path / "bright.nrrd"
+    assert run("threshold", two_boxes, "--range", 200, 200, "--name", "bright", "--labels", labels, "-o", out) == 0
+    assert set(np.unique(sitk.GetArrayFromImage(sitk.ReadImage(str(out))))) == {0, 42}
+    again = tmp_path / "again.nii.gz"
+    assert run("export", two_boxes, out, "--labels", labels, "-o", again) == 0
+    assert int((sitk.GetArrayFromImage(sitk.ReadImage(str(again))) == 42).sum()) == 6000
+
+
+def test_info_prints_geometry_and_segments(capsys, ct_chest):
+    assert run("info", ct_chest[1]) == 0
+    text = capsys.readouterr().out
+    assert "128 x 128 x 34" in text
+    assert "right lung" in text and "left lung" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["threshold", "{img}", "--range", "1", "2", "-o", "{out}/x.txt"], "unknown output extension"),
+        (["threshold", "{out}/missing.nii.gz", "--range", "1", "2", "-o", "{out}/x.nii.gz"], "file not found"),
+        (["threshold", "{img}", "--range", "5", "1", "-o", "{out}/x.nii.gz"], "low end above"),
+        (["export", "{img}", "{out}/nothing.seg.nrrd", "-o", "{out}/x.nii.gz"], "not found"),
+    ],
+)
+def test_bad_input_is_one_clear_error_and_no_output(tmp_path, two_boxes, capsys, args, message):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    argv = [a.format(img=two_boxes, out=outdir) for a in args]
+    assert run(*argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("segtruth: error:") and message in err
+    assert len(err.splitlines()) == 1
+    assert files(outdir) == []
+
+
+def test_no_overwrite_protects_an_existing_annotation(tmp_path, two_boxes, capsys):
+    out = tmp_path / "mask.nii.gz"
+    out.write_bytes(b"precious")
+    assert run("threshold", two_boxes, "--range", 1, 300, "-o", out, "--no-overwrite") == 1
+    assert out.read_bytes() == b"precious"
+    assert "refusing to overwrite" in capsys.readouterr().err
+
+
+def test_console_entry_point_exit_codes(tmp_path, two_boxes):
+    ok = subprocess.run([sys.executable, "-m", "SegTruthLogic", "info", str(two_boxes)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "60 x 50 x 40" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "SegTruthLogic", "info", str(tmp_path / "no.nrrd")], capture_output=True, text=True
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == f"segtruth: error: {tmp_path / 'no.nrrd'}: file not found."
