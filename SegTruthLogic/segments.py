@@ -101,32 +101,50 @@ def image_array(image: vtk.vtkImageData) -> np.ndarray:
     return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(dims[2], dims[1], dims[0])
 
 
-def segment_mask(session: Session, segmentation_node, segment_id: str, volume) -> np.ndarray:
-    """The segment as a boolean (k, j, i) mask on the volume's grid (nearest neighbour when grids differ)."""
-    internal = slicer.vtkOrientedImageData()
-    session.segmentations.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, internal)
+def _on_volume_grid(image: slicer.vtkOrientedImageData, volume) -> np.ndarray:
+    """An internal labelmap's values on the volume's full grid (nearest neighbour; zero outside its extent)."""
     reference = reference_image(volume)
-    shape = Grid.from_node(volume).shape_kji
-    extent = internal.GetExtent()
+    out = np.zeros(Grid.from_node(volume).shape_kji, dtype=numpy_support.get_numpy_array_type(image.GetScalarType()))
+    extent = image.GetExtent()
     if extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5]:
-        return np.zeros(shape, dtype=bool)
+        return out
     resampled = slicer.vtkOrientedImageData()
     if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-        internal, reference, resampled, False, True
+        image, reference, resampled, False, True
     ):
-        raise SegTruthError(f"Segment {segment_id!r} could not be resampled onto {volume.GetName()!r}.")
-    # Pad/crop the resampled extent into the full grid.
-    out = np.zeros(shape, dtype=bool)
-    e = resampled.GetExtent()
-    full = reference.GetExtent()
+        raise SegTruthError(f"A segment could not be resampled onto {volume.GetName()!r}.")
+    e, full = resampled.GetExtent(), reference.GetExtent()
     lo = [max(e[2 * a], full[2 * a]) for a in range(3)]
     hi = [min(e[2 * a + 1], full[2 * a + 1]) for a in range(3)]
     if any(lo[a] > hi[a] for a in range(3)):
         return out
     values = image_array(resampled)
+    out[lo[2] : hi[2] + 1, lo[1] : hi[1] + 1, lo[0] : hi[0] + 1] = values[
+        lo[2] - e[4] : hi[2] - e[4] + 1, lo[1] - e[2] : hi[1] - e[2] + 1, lo[0] - e[0] : hi[0] - e[0] + 1
+    ]
+    return out
+
+
+def segment_mask(session: Session, segmentation_node, segment_id: str, volume) -> np.ndarray:
+    """The segment as a boolean (k, j, i) mask on the volume's grid (nearest neighbour when grids differ)."""
+    internal = slicer.vtkOrientedImageData()
+    session.segmentations.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, internal)
     label_value = segmentation_node.GetSegmentation().GetSegment(segment_id).GetLabelValue()
-    sub = values[lo[2] - e[4] : hi[2] - e[4] + 1, lo[1] - e[2] : hi[1] - e[2] + 1, lo[0] - e[0] : hi[0] - e[0] + 1]
-    out[lo[2] : hi[2] + 1, lo[1] : hi[1] + 1, lo[0] : hi[0] + 1] = sub == label_value
+    return _on_volume_grid(internal, volume) == label_value
+
+
+def layers(segmentation_node, volume) -> list[tuple[np.ndarray, dict[int, str]]]:
+    """Each shared labelmap layer on the volume's grid, with its internal value -> segment ID map.
+
+    Segments of one layer cannot overlap (Slicer keeps them exclusive), so a whole segmentation is read
+    in one pass per layer instead of one per segment.
+    """
+    segmentation = segmentation_node.GetSegmentation()
+    out = []
+    for layer in range(segmentation.GetNumberOfLayers()):
+        ids = segmentation.GetSegmentIDsForLayer(layer)
+        values = {segmentation.GetSegment(sid).GetLabelValue(): sid for sid in ids}
+        out.append((_on_volume_grid(segmentation.GetLayerDataObject(layer), volume), values))
     return out
 
 
@@ -183,25 +201,28 @@ def labelmap_array(session: Session, segmentation_node, volume, table: LabelTabl
     Every segment must be in the table (by name) and no voxel may belong to two segments: both are
     errors, never silent loss.
     """
-    grid = Grid.from_node(volume)
-    dtype = np.uint8 if table.max_value <= 255 else np.uint16
-    out = np.zeros(grid.shape_kji, dtype=dtype)
-    owner: dict[int, str] = {}
-    for sid in segment_ids(segmentation_node):
-        name = segmentation_node.GetSegmentation().GetSegment(sid).GetName()
-        label = table.by_name(name)
-        if label is None:
+    segmentation = segmentation_node.GetSegmentation()
+    name_of = {sid: segmentation.GetSegment(sid).GetName() for sid in segment_ids(segmentation_node)}
+    for name in name_of.values():
+        if table.by_name(name) is None:
             raise SegTruthError(f"Segment {name!r} is not in the {table.source}; add it or remove the segment.")
-        mask = segment_mask(session, segmentation_node, sid, volume)
-        clash = out[mask]
-        if clash.any():
-            other = owner[int(clash[clash > 0][0])]
+    dtype = np.uint8 if table.max_value <= 255 else np.uint16
+    out = np.zeros(Grid.from_node(volume).shape_kji, dtype=dtype)
+    for internal, segments in layers(segmentation_node, volume):
+        lookup = np.zeros(max(int(internal.max(initial=0)), max(segments, default=0)) + 1, dtype=dtype)
+        for value, sid in segments.items():
+            lookup[value] = table.by_name(name_of[sid]).value  # type: ignore[union-attr]
+        mapped = lookup[internal]
+        claimed = (out != 0) & (mapped != 0)
+        if claimed.any():
+            first = tuple(int(c[0]) for c in np.nonzero(claimed))
+            existing = table.by_value(int(out[first])).name  # type: ignore[union-attr]
+            incoming = table.by_value(int(mapped[first])).name  # type: ignore[union-attr]
             raise SegTruthError(
-                f"Segments {other!r} and {name!r} overlap in {int(np.count_nonzero(clash))} voxels; a labelmap can hold "
-                "only one label per voxel (export .seg.nrrd to keep overlapping segments as layers)."
+                f"Segments {existing!r} and {incoming!r} overlap in {int(np.count_nonzero(claimed))} voxels; a labelmap "
+                "holds one label per voxel (export .seg.nrrd to keep overlapping segments as layers)."
             )
-        out[mask] = label.value
-        owner[label.value] = name
+        np.copyto(out, mapped, where=mapped != 0)
     return out
 
 
