@@ -1,0 +1,71 @@
+"""Recipes: validated before anything runs; the same steps as the tool functions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from SegTruthLogic import SegTruthError
+from SegTruthLogic.cli import main
+from SegTruthLogic.recipe import Recipe
+
+
+def write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_recipe_runs_steps_and_writes_every_output(tmp_path, two_boxes):
+    recipe = write(
+        tmp_path / "r.yaml",
+        """
+labels:
+  - {name: dim, value: 3, color: "#ff0000"}
+  - {name: bright, value: 9}
+steps:
+  - threshold: {segment: dim, low: 50, high: 150}
+  - threshold: {segment: bright, low: 150, high: 250, options: {editable_area: outside_all, overwrite: none}}
+outputs: [labels.nii.gz, labels.seg.nrrd]
+""",
+    )
+    assert main(["run", str(recipe), str(two_boxes), "-o", str(tmp_path / "out"), "-q"]) == 0
+    values = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "labels.nii.gz")))
+    assert dict(zip(*np.unique(values, return_counts=True), strict=True)) == {0: 40 * 50 * 60 - 8000, 3: 2000, 9: 6000}
+    assert (tmp_path / "out" / "labels.seg.nrrd").is_file()
+
+
+def test_json_recipe(tmp_path, two_boxes):
+    recipe = write(
+        tmp_path / "r.json", '{"steps": [{"threshold": {"segment": "x", "low": 200}}], "outputs": ["x.nrrd"]}'
+    )
+    assert main(["run", str(recipe), str(two_boxes), "-o", str(tmp_path), "-q"]) == 0
+    assert int(sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "x.nrrd"))).sum()) == 6000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("steps: [{thresold: {segment: x}}]", "Unknown recipe step 'thresold'"),
+        ("steps: [{threshold: {segment: x, rang: [1, 2]}}]", "unknown parameters \\['rang'\\]"),
+        ("steps: [{threshold: {segment: x, options: {editable_area: nowhere}}}]", "Unknown editable area"),
+        ("steps: {threshold: {}}", "list of steps"),
+        ("steps: []\nextra: 1", "unknown recipe keys"),
+        ("steps: [threshold]", "write each step as"),
+        ("steps: [{threshold: {segment: x}}\n", "not valid YAML"),
+    ],
+)
+def test_bad_recipes_fail_before_running(tmp_path, text, message):
+    with pytest.raises(SegTruthError, match=message):
+        Recipe.read(write(tmp_path / "r.yaml", text))
+
+
+def test_failing_step_writes_nothing(tmp_path, two_boxes, capsys):
+    recipe = write(
+        tmp_path / "r.yaml",
+        "steps:\n  - threshold: {segment: x, low: 5, high: 1}\noutputs: [a.nii.gz, b.seg.nrrd]\n",
+    )
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), str(two_boxes), "-o", str(out), "-q"]) == 1
+    assert "step 1 (threshold)" in capsys.readouterr().err
+    assert list(out.iterdir()) == []
