@@ -88,32 +88,22 @@ def cmd_grow(args: argparse.Namespace) -> int:
 
 def cmd_islands(args: argparse.Namespace) -> int:
     from .segments import segment_ids
-    from .tools.islands import islands
+    from .tools import islands
 
     check_output_path(args.output)
     case = _open(args, args.segmentation)
-    names = (
-        [args.segment]
-        if args.segment
-        else [case.segmentation.GetSegmentation().GetSegment(sid).GetName() for sid in segment_ids(case.segmentation)]
-    )
+    segmentation = case.segmentation.GetSegmentation()
+    names = [args.segment] if args.segment else [segmentation.GetSegment(s).GetName() for s in segment_ids(case.segmentation)]
+    size = {"min_mm3": args.min_size} if args.mm3 else {"min_voxels": int(args.min_size or 0)}
     for name in names:
         if args.keep_largest:
-            islands(case.session, case.segmentation, case.volume, name, "keep_largest")
-        elif args.min_size is not None:
-            islands(
-                case.session,
-                case.segmentation,
-                case.volume,
-                name,
-                "remove_small",
-                min_size=args.min_size,
-                unit="mm3" if args.mm3 else "voxels",
-            )
+            islands.keep_largest_island(case.session, case.segmentation, case.volume, name)
+        elif args.split:
+            islands.split_islands(case.session, case.segmentation, case.volume, name)
         else:
-            islands(case.session, case.segmentation, case.volume, name, "split")
-    if args.split and case.table is not None:
-        case.table = None  # split segments are new labels: values come from the segments
+            islands.remove_small_islands(case.session, case.segmentation, case.volume, name, **size)
+    if args.split:
+        case.table = None  # split islands are new segments: the table is rebuilt from the segments
     _save(case, args.output, args.overwrite)
     return 0
 

@@ -5,7 +5,7 @@ labels: labels.csv            # optional: a label table file (relative to the re
 segmentation: null            # optional: start from this .seg.nrrd or labelmap instead of empty
 steps:
   - threshold: {segment: lungs, low: -1024, high: -400}
-  - islands: {segment: lungs, operation: keep_largest}
+  - keep_largest_island: {segment: lungs}
   - margin: {segment: lungs, margin_mm: 2}
 outputs: [labels.nii.gz, segmentation.seg.nrrd]
 ```
@@ -35,12 +35,18 @@ from .progress import CancelToken, ProgressCallback, report
 # Step name -> "module:function" of the tool; each takes (session, segmentation_node, volume, ...).
 TOOLS: dict[str, str] = {
     "threshold": "SegTruthLogic.tools.threshold:threshold",
+    "paint": "SegTruthLogic.tools.paint:paint",
+    "erase": "SegTruthLogic.tools.paint:erase",
     "grow": "SegTruthLogic.tools.grow:grow_from_seeds",
-    "paint": "SegTruthLogic.tools.paint:paint_sphere",
-    "islands": "SegTruthLogic.tools.islands:islands",
+    "keep_largest_island": "SegTruthLogic.tools.islands:keep_largest_island",
+    "keep_island_at": "SegTruthLogic.tools.islands:keep_island_at",
+    "remove_island_at": "SegTruthLogic.tools.islands:remove_island_at",
+    "remove_small_islands": "SegTruthLogic.tools.islands:remove_small_islands",
+    "split_islands": "SegTruthLogic.tools.islands:split_islands",
     "fill_between": "SegTruthLogic.tools.fill_between:fill_between_slices",
     "margin": "SegTruthLogic.tools.margin:margin",
-    "logical": "SegTruthLogic.tools.logical:logical",
+    "logical": "SegTruthLogic.tools.logical:logical_operation",
+    "remove_segment": "SegTruthLogic.segments:remove_segment",
 }
 _INJECTED = {"session", "segmentation_node", "volume", "table", "progress", "cancel"}
 

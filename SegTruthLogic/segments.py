@@ -244,3 +244,8 @@ def import_labelmap(session: Session, segmentation_node, labels: np.ndarray, vol
         ids.append(sid)
     apply_table(segmentation_node, table)
     return ids
+
+
+def remove_segment(session: Session, segmentation_node, volume, segment: str) -> None:
+    """Delete a segment (e.g. a helper seed segment after grow from seeds)."""
+    segmentation_node.GetSegmentation().RemoveSegment(find_segment(segmentation_node, segment))

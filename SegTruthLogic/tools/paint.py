@@ -1,0 +1,110 @@
+"""Paint and erase: spheres of a radius in mm around RAS points, as Slicer's Paint/Erase with a sphere brush.
+
+A voxel is inside the brush when its centre is within the radius of the point, measured in RAS through
+the volume's IJK-to-RAS matrix, so oblique and anisotropic grids get a true sphere in space.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..editing import DEFAULT_OPTIONS, EditOptions, apply_mask
+from ..errors import SegTruthError
+from ..geometry import Grid
+from ..labels import LabelTable
+from ..segments import ensure_segment, find_segment
+from ..session import Session
+
+Point = Sequence[float]
+
+
+def ras_to_ijk(volume, ras: Point) -> np.ndarray:
+    """Continuous (i, j, k) voxel coordinates of a RAS point on the volume's grid."""
+    point = np.asarray(ras, dtype=float)
+    if point.shape != (3,) or not np.all(np.isfinite(point)):
+        raise SegTruthError(f"A RAS point needs three finite coordinates, not {ras!r}.")
+    grid = Grid.from_node(volume)
+    return (np.linalg.inv(grid.ijk_to_ras) @ np.append(point, 1.0))[:3]
+
+
+def voxel_at(volume, ras: Point) -> tuple[int, int, int]:
+    """The (k, j, i) index of the voxel containing a RAS point; an error when the point is outside the volume."""
+    ijk = ras_to_ijk(volume, ras)
+    grid = Grid.from_node(volume)
+    index = np.floor(ijk + 0.5).astype(int)
+    if np.any(index < 0) or np.any(index >= np.array(grid.size)):
+        x, y, z = (float(v) for v in ras)
+        raise SegTruthError(
+            f"RAS point ({x:.4g}, {y:.4g}, {z:.4g}) is outside {volume.GetName()!r} ({grid.describe()})."
+        )
+    return int(index[2]), int(index[1]), int(index[0])
+
+
+def sphere_mask(volume, points: Point | Sequence[Point], radius_mm: float) -> np.ndarray:
+    """Boolean (k, j, i) mask of the voxels whose centre is within ``radius_mm`` of any of the RAS points."""
+    if not math.isfinite(radius_mm) or radius_mm <= 0:
+        raise SegTruthError(f"Brush radius must be a positive number of mm, not {radius_mm!r}.")
+    centres = np.asarray(points, dtype=float)
+    if centres.ndim == 1:
+        centres = centres[None, :]
+    if centres.ndim != 2 or centres.shape[1] != 3 or len(centres) == 0:
+        raise SegTruthError(f"Paint needs a RAS point (x, y, z) or a list of them, not {points!r}.")
+    grid = Grid.from_node(volume)
+    for centre in centres:
+        voxel_at(volume, centre)  # the brush centre must lie in the volume
+    linear = grid.ijk_to_ras[:3, :3]
+    # Half-widths of the sphere's bounding box in voxels: |row a of RAS-to-IJK| * radius.
+    half = np.linalg.norm(np.linalg.inv(linear), axis=1) * radius_mm
+    mask = np.zeros(grid.shape_kji, dtype=bool)
+    size = np.array(grid.size)
+    for centre in centres:
+        ijk = ras_to_ijk(volume, centre)
+        lo = np.maximum(np.ceil(ijk - half - 1e-9).astype(int), 0)
+        hi = np.minimum(np.floor(ijk + half + 1e-9).astype(int), size - 1)
+        if np.any(lo > hi):
+            continue
+        i, j, k = np.meshgrid(*(np.arange(lo[a], hi[a] + 1) for a in range(3)), indexing="ij")
+        offsets = np.stack([i, j, k], axis=-1) - ijk
+        inside = np.einsum("...a,...a->...", offsets @ linear.T, offsets @ linear.T) <= radius_mm**2 + 1e-9
+        box = mask[lo[2] : hi[2] + 1, lo[1] : hi[1] + 1, lo[0] : hi[0] + 1]
+        box |= inside.transpose(2, 1, 0)
+    return mask
+
+
+def paint(
+    session: Session,
+    segmentation_node,
+    volume,
+    segment: str,
+    ras: Point | Sequence[Point],
+    radius_mm: float,
+    options: EditOptions = DEFAULT_OPTIONS,
+    table: LabelTable | None = None,
+) -> int:
+    """Add spheres of ``radius_mm`` at the RAS point(s) to ``segment`` (created if absent).
+
+    Returns the number of voxels the brush covered (before masking).
+    """
+    mask = sphere_mask(volume, ras, radius_mm)
+    segment_id = ensure_segment(segmentation_node, segment, table)
+    apply_mask(session, segmentation_node, segment_id, volume, mask, "add", options)
+    return int(np.count_nonzero(mask))
+
+
+def erase(
+    session: Session,
+    segmentation_node,
+    volume,
+    segment: str,
+    ras: Point | Sequence[Point],
+    radius_mm: float,
+    options: EditOptions = DEFAULT_OPTIONS,
+) -> int:
+    """Remove spheres of ``radius_mm`` at the RAS point(s) from ``segment``; returns the brush's voxel count."""
+    segment_id = find_segment(segmentation_node, segment)
+    mask = sphere_mask(volume, ras, radius_mm)
+    apply_mask(session, segmentation_node, segment_id, volume, mask, "remove", options)
+    return int(np.count_nonzero(mask))
