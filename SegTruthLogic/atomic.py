@@ -41,7 +41,11 @@ def atomic_path(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
     os.close(handle)
     temp = Path(name)
     try:
-        yield temp
+        try:
+            yield temp
+        except (OSError, RuntimeError) as error:  # disk full, permissions, a writer's own failure
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise SegTruthError(f"{target}: could not be written ({reason}).") from None
         if not temp.is_file() or temp.stat().st_size == 0:
             raise SegTruthError(f"{target}: the writer produced no data.")
         os.replace(temp, target)

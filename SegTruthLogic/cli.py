@@ -93,7 +93,11 @@ def cmd_islands(args: argparse.Namespace) -> int:
     check_output_path(args.output)
     case = _open(args, args.segmentation)
     segmentation = case.segmentation.GetSegmentation()
-    names = [args.segment] if args.segment else [segmentation.GetSegment(s).GetName() for s in segment_ids(case.segmentation)]
+    names = (
+        [args.segment]
+        if args.segment
+        else [segmentation.GetSegment(s).GetName() for s in segment_ids(case.segmentation)]
+    )
     size = {"min_mm3": args.min_size} if args.mm3 else {"min_voxels": int(args.min_size or 0)}
     for name in names:
         if args.keep_largest:

@@ -53,7 +53,20 @@ def write_array(array: np.ndarray, grid: Grid, path: str | Path, overwrite: bool
         raise SegTruthError(f"{path}: array of shape {array.shape} does not fit {grid.describe()}.")
     image = grid.apply_to_sitk(sitk.GetImageFromArray(array))
     compress = full_suffix(path) in (".nii.gz", ".nrrd", ".seg.nrrd", ".mha")
-    return atomic_write(path, lambda temp: sitk.WriteImage(image, str(temp), useCompression=compress), overwrite)
+
+    def write(temp: Path) -> None:
+        sitk.WriteImage(image, str(temp), useCompression=compress)
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(temp))
+        reader.ReadImageInformation()
+        written = Grid.from_sitk(reader)
+        if not written.same_as(grid):
+            raise SegTruthError(
+                f"{path}: this format cannot hold the image's grid exactly (voxels would move by up to "
+                f"{written.offset(grid):.3g} mm, e.g. a sheared or gantry-tilted series); write .nrrd or .seg.nrrd."
+            )
+
+    return atomic_write(path, write, overwrite)
 
 
 def labels_on_source_grid(session: Session, segmentation_node, volume, table: LabelTable) -> tuple[np.ndarray, Grid]:

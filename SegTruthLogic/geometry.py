@@ -93,10 +93,8 @@ class Grid:
         return cls(tuple(data["size"]), np.array(data["ijk_to_ras"], dtype=float))  # type: ignore[arg-type]
 
     # -- comparison --------------------------------------------------------------------------------------------
-    def same_as(self, other: Grid, tolerance: float = 1e-4) -> bool:
-        """Same size and same voxel positions, within ``tolerance`` mm (NIfTI stores float32)."""
-        if self.size != other.size:
-            return False
+    def offset(self, other: Grid) -> float:
+        """Largest distance (mm) between the same corner voxel's centre on the two grids (same size)."""
         corners = np.array(
             [
                 [i, j, k, 1.0]
@@ -105,7 +103,27 @@ class Grid:
                 for k in (0, self.size[2] - 1)
             ]
         ).T
-        return bool(np.abs(self.ijk_to_ras @ corners - other.ijk_to_ras @ corners).max() <= tolerance)
+        return float(np.linalg.norm((self.ijk_to_ras @ corners - other.ijk_to_ras @ corners)[:3], axis=0).max())
+
+    @property
+    def orthogonal(self) -> bool:
+        """Axes at right angles; DICOM series with rounded slice positions can be slightly sheared."""
+        directions = self.direction_ras
+        return bool(np.abs(directions.T @ directions - np.eye(3)).max() < 1e-6)
+
+    def same_as(self, other: Grid, tolerance: float | None = None) -> bool:
+        """Same size and the same voxel centres, within format precision.
+
+        The default tolerance is 1e-4 mm (NIfTI stores float32). When either grid is sheared, it is a tenth
+        of the smallest voxel: formats other than NRRD cannot store shear, so writers straighten such grids by
+        a fraction of a voxel while every voxel keeps its index.
+        """
+        if self.size != other.size:
+            return False
+        if tolerance is None:
+            sheared = not (self.orthogonal and other.orthogonal)
+            tolerance = 0.1 * float(min(self.spacing.min(), other.spacing.min())) if sheared else 1e-4
+        return self.offset(other) <= tolerance
 
     def describe(self) -> str:
         sx, sy, sz = self.spacing

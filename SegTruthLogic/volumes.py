@@ -22,6 +22,7 @@ from vtk.util import numpy_support
 from .atomic import full_suffix
 from .errors import SegTruthError
 from .geometry import Grid, move_array
+from .nrrd import check_nrrd_complete
 from .session import Session, quiet_vtk
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -45,6 +46,8 @@ def check_image_file(path: str | Path) -> sitk.Image:
         )
     if full_suffix(path) in (".nii", ".nii.gz"):
         _check_nifti_complete(path)
+    if full_suffix(path) in (".nrrd", ".nhdr"):
+        check_nrrd_complete(path)  # teem ignores the gzip checksum: corrupt data would load silently
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as error:

@@ -1,0 +1,178 @@
+"""DICOM series folders loaded the way Slicer's DICOM module loads a scalar volume.
+
+Files are grouped by SeriesInstanceUID and sorted along the slice normal by GDCM (through SimpleITK), then
+read by Slicer's ``vtkITKArchetypeImageSeriesScalarReader`` with the GDCM back end (the DCMTK one swaps the
+pixel spacing), native scalar type and native orientation. The node's geometry is the reader's own
+RAS-to-IJK matrix, which follows the first and last slice positions exactly as Slicer does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+import slicer
+import vtk
+
+from .errors import SegTruthError
+from .geometry import Grid, matrix_to_numpy
+from .session import Session, quiet_vtk
+from .volumes import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE
+
+SERIES_UID_ATTRIBUTE = "DICOM.SeriesInstanceUID"
+
+_DESCRIPTION, _NUMBER, _MODALITY = "0008|103e", "0020|0011", "0008|0060"
+_POSITION, _ORIENTATION = "0020|0032", "0020|0037"
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    """One series found in a folder: its UID, what the scanner called it, and its files in slice order."""
+
+    uid: str
+    description: str
+    number: str
+    modality: str
+    files: tuple[Path, ...]
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+    def describe(self) -> str:
+        name = self.description or "no description"
+        number = f"series {self.number}, " if self.number else ""
+        return f"{self.uid} ({number}{name!r}, {self.file_count} files)"
+
+
+def _header(path: Path) -> sitk.ImageFileReader:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise SegTruthError(f"{path}: is not a readable DICOM file (corrupt or truncated).") from None
+    return reader
+
+
+def _tag(reader: sitk.ImageFileReader, key: str) -> str:
+    return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
+
+
+def list_dicom_series(folder: str | Path) -> list[DicomSeries]:
+    """The DICOM series directly in ``folder`` (subfolders are not searched), files sorted by slice position."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SegTruthError(f"{folder}: DICOM folder not found.")
+    with quiet_vtk():
+        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
+        found = []
+        for uid in uids:
+            files = tuple(Path(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
+            if not files:
+                continue
+            first = _header(files[0])
+            found.append(
+                DicomSeries(uid, _tag(first, _DESCRIPTION), _tag(first, _NUMBER), _tag(first, _MODALITY), files)
+            )
+    return found
+
+
+def choose_series(folder: str | Path, series_uid: str | None = None) -> DicomSeries:
+    """The series to load: the one given by UID, or the folder's only series; otherwise a clear error."""
+    folder = Path(folder)
+    series = list_dicom_series(folder)
+    if not series:
+        has_subfolders = any(p.is_dir() for p in folder.iterdir())
+        hint = " (subfolders are not searched; give the folder that holds the series' files)" if has_subfolders else ""
+        raise SegTruthError(f"{folder}: holds no DICOM image files{hint}.")
+    if series_uid is not None:
+        chosen = next((s for s in series if s.uid == series_uid.strip()), None)
+        if chosen is None:
+            listing = "; ".join(s.describe() for s in series)
+            raise SegTruthError(f"{folder}: has no series {series_uid!r} (series found: {listing}).")
+        return chosen
+    if len(series) > 1:
+        listing = "; ".join(s.describe() for s in series)
+        raise SegTruthError(f"{folder}: holds {len(series)} DICOM series; choose one by its UID: {listing}.")
+    return series[0]
+
+
+def _check_one_volume(folder: Path, series: DicomSeries) -> None:
+    """Refuse series that are not one stack of parallel slices (localizers in three planes, time series)."""
+    if series.file_count < 2:
+        return  # one file: a multi-frame object or a single slice; the reader's dimensions decide
+    orientations, positions = [], []
+    for path in series.files:
+        header = _header(path)
+        try:
+            orientations.append([float(v) for v in _tag(header, _ORIENTATION).split("\\")])
+            positions.append([float(v) for v in _tag(header, _POSITION).split("\\")])
+        except ValueError:
+            raise SegTruthError(
+                f"{path}: has no valid image position/orientation, so series {series.uid} cannot be stacked."
+            ) from None
+    orientation = np.array(orientations)
+    if orientation.shape[1] != 6 or np.abs(orientation - orientation[0]).max() > 1e-4:
+        raise SegTruthError(
+            f"{folder}: series {series.uid} mixes slices of different orientations (e.g. localizers); "
+            "SegTruth loads one stack of parallel slices."
+        )
+    normal = np.cross(orientation[0, :3], orientation[0, 3:])
+    along = np.sort(np.array(positions) @ normal)
+    if np.diff(along).min() < 1e-3:
+        raise SegTruthError(
+            f"{folder}: series {series.uid} has several images at the same slice position "
+            "(a time series or repeated acquisitions); SegTruth loads one 3D volume."
+        )
+
+
+def load_dicom_series(session: Session, folder: str | Path, series_uid: str | None = None, name: str | None = None):
+    """Load one DICOM series from ``folder`` as a scalar volume node, with Slicer's GDCM-based reader."""
+    folder = Path(folder)
+    series = choose_series(folder, series_uid)
+    _check_one_volume(folder, series)
+    reader = slicer.vtkITKArchetypeImageSeriesScalarReader()
+    reader.SetArchetype(str(series.files[0]))
+    for path in series.files:
+        reader.AddFileName(str(path))
+    reader.SetSingleFile(0)
+    reader.SetDICOMImageIOApproachToGDCM()
+    reader.SetOutputScalarTypeToNative()
+    reader.SetDesiredCoordinateOrientationToNative()
+    reader.SetUseNativeOriginOn()
+    with quiet_vtk():
+        reader.Update()
+    image = reader.GetOutput()
+    if reader.GetErrorCode() != 0 or image is None or image.GetNumberOfPoints() == 0:
+        raise SegTruthError(f"{folder}: Slicer's DICOM reader could not read series {series.uid}.")
+    dims = image.GetDimensions()
+    if min(dims) < 2:
+        shape = "x".join(str(d) for d in dims)
+        raise SegTruthError(f"{folder}: series {series.uid} is a single slice ({shape}); SegTruth needs a 3D volume.")
+    if image.GetNumberOfScalarComponents() != 1:
+        raise SegTruthError(
+            f"{folder}: series {series.uid} has {image.GetNumberOfScalarComponents()} components per voxel "
+            "(color images); SegTruth needs a scalar volume."
+        )
+    ijk_to_ras = np.linalg.inv(matrix_to_numpy(reader.GetRasToIjkMatrix()))
+    grid = Grid((int(dims[0]), int(dims[1]), int(dims[2])), ijk_to_ras)
+    if abs(np.linalg.det(ijk_to_ras[:3, :3])) < 1e-9:
+        raise SegTruthError(f"{folder}: series {series.uid} has a degenerate geometry (slices at one position).")
+
+    # MRML keeps geometry in the node: the image data itself has unit spacing and zero origin.
+    volume_image = vtk.vtkImageData()
+    volume_image.DeepCopy(image)
+    volume_image.SetOrigin(0.0, 0.0, 0.0)
+    volume_image.SetSpacing(1.0, 1.0, 1.0)
+    node = session.scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name or series.description or series.uid)
+    node.SetIJKToRASMatrix(grid.vtk_matrix())
+    node.SetAndObserveImageData(volume_image)
+    node.CreateDefaultDisplayNodes()
+    node.SetAttribute(SERIES_UID_ATTRIBUTE, series.uid)
+    node.SetAttribute(SOURCE_FILE_ATTRIBUTE, str(folder.resolve()))
+    # Exports are written on the node's own grid: a DICOM series has no single file grid to go back to.
+    node.SetAttribute(SOURCE_GRID_ATTRIBUTE, Grid.from_node(node).to_json())
+    return node

@@ -1,0 +1,293 @@
+"""Bad input: one clear SegTruthError sentence naming the file, and nothing written or half-written.
+
+Every case runs the whole load -> export path towards an output folder, which must stay empty (no result,
+no temporary file), and leaves no half-built segmentation in the scene.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import slicer
+from conftest import write_volume
+
+from SegTruthLogic import SegTruthError
+from SegTruthLogic.export import export
+from SegTruthLogic.labels import LabelTable
+from SegTruthLogic.segmentation_io import load_segmentation
+from SegTruthLogic.segments import new_segmentation
+from SegTruthLogic.tools.threshold import threshold
+from SegTruthLogic.volumes import load_volume
+
+ARRAY = np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7)
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+def expect_error(action: Callable[[], object], name: str, match: str, out: Path) -> SegTruthError:
+    """The action fails with one sentence naming ``name``, and ``out`` holds nothing."""
+    with pytest.raises(SegTruthError, match=match) as error:
+        action()
+    message = str(error.value)
+    assert name in message, message
+    assert "\n" not in message and "Traceback" not in message, message
+    assert list(out.iterdir()) == []
+    return error.value
+
+
+def load_and_export(session, image: Path, out: Path) -> Path:
+    volume = load_volume(session, image)
+    segmentation = new_segmentation(session, volume)
+    threshold(session, segmentation, volume, "all", float(ARRAY.min()), None)
+    return export(session, segmentation, volume, out / "labels.nii.gz")
+
+
+def good_volume(folder: Path, name: str = "image.nii.gz") -> Path:
+    """A small volume, compressed where the format allows."""
+    image = sitk.GetImageFromArray(ARRAY)
+    image.SetSpacing((0.5, 0.6, 2.0))
+    image.SetOrigin((1.0, 2.0, 3.0))
+    sitk.WriteImage(image, str(folder / name), useCompression=True)
+    return folder / name
+
+
+def truncate(path: Path, keep: float = 0.6) -> Path:
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+# -- images -------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
+def test_truncated_image(session, inputs, out, suffix):
+    image = truncate(good_volume(inputs, f"cut{suffix}"))
+    expect_error(lambda: load_and_export(session, image, out), f"cut{suffix}", "truncated|corrupt", out)
+
+
+def test_nifti_with_data_cut_short_inside_a_whole_gzip_stream(session, inputs, out):
+    """ITK pads a short NIfTI with zeros; the byte count still gives it away."""
+    image = good_volume(inputs, "short.nii.gz")
+    raw = gzip.decompress(image.read_bytes())
+    image.write_bytes(gzip.compress(raw[: len(raw) - 100]))
+    expect_error(lambda: load_and_export(session, image, out), "short.nii.gz", "is truncated \\(", out)
+
+
+def test_corrupt_compressed_nrrd(session, inputs, out):
+    """Teem does not check the gzip checksum: ITK reads this corrupt .nrrd as wrong voxels without a word."""
+    values = np.random.default_rng(0).integers(0, 50, (10, 12, 14)).astype(np.int16)
+    image = inputs / "corrupt.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(values), str(image), useCompression=True)
+    clean = image.read_bytes()
+    start = clean.index(b"\n\n") + 2
+    for offset in range(start + 20, len(clean) - 20, 37):
+        image.write_bytes(clean[:offset] + bytes(4) + clean[offset + 4 :])
+        try:
+            silently_wrong = not np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(image))), values)
+        except RuntimeError:
+            continue
+        if silently_wrong:
+            break
+    else:
+        pytest.fail("no corruption that ITK reads silently was found")
+    expect_error(lambda: load_and_export(session, image, out), "corrupt.nrrd", "compressed data fails its check", out)
+
+
+@pytest.mark.parametrize("name", ["image.png", "image.txt", "image"])
+def test_unknown_image_extension(session, inputs, out, name):
+    image = inputs / name
+    shutil.copy(good_volume(inputs), image)
+    expect_error(lambda: load_and_export(session, image, out), name, "unknown image extension", out)
+
+
+def test_missing_image(session, inputs, out):
+    expect_error(lambda: load_and_export(session, inputs / "absent.nii.gz", out), "absent.nii.gz", "not found", out)
+
+
+def test_4d_image(session, inputs, out):
+    image = inputs / "series.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((3, 5, 6, 7), np.int16), isVector=False), str(image))
+    expect_error(lambda: load_and_export(session, image, out), "series.nii.gz", "is a 4D image \\(7x6x5x3\\)", out)
+
+
+def test_2d_image(session, inputs, out):
+    image = inputs / "slice.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((6, 7), np.int16)), str(image))
+    expect_error(lambda: load_and_export(session, image, out), "slice.nrrd", "is a 2D image \\(7x6\\)", out)
+
+
+def test_color_image(session, inputs, out):
+    image = inputs / "rgb.nrrd"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((5, 6, 7, 3), np.uint8), isVector=True), str(image))
+    expect_error(lambda: load_and_export(session, image, out), "rgb.nrrd", "3 components per voxel", out)
+
+
+# -- label maps and segmentations -------------------------------------------------------------------------------------
+def test_label_map_on_another_grid(session, inputs, out):
+    volume = load_volume(session, good_volume(inputs))
+    labels = write_volume(inputs / "other.nii.gz", (ARRAY > 100).astype(np.uint8), spacing=(0.5, 0.6, 2.0))
+    expect_error(lambda: load_segmentation(session, labels, volume), "other.nii.gz", "is not the grid of 'image'", out)
+    assert session.scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("name,value\nliver,1\nspleen,1\n", "labels 'liver' and 'spleen' share the value 1"),
+        ("name,value\nliver,1\nliver,2\n", "the name 'liver' is used twice"),
+        ("name,value\nliver,0\n", "has value 0, which is background"),
+    ],
+    ids=["duplicate-values", "duplicate-names", "background"],
+)
+def test_bad_label_table(session, inputs, out, text, match):
+    table = inputs / "labels.csv"
+    table.write_text(text)
+    expect_error(lambda: LabelTable.read(table), "labels.csv", match, out)
+
+
+def seg_nrrd_variants(reference: Path, folder: Path) -> dict[str, Path]:
+    data = reference.read_bytes()
+    start = data.index(b"\n\n") + 2
+    corrupt = bytearray(data)
+    corrupt[start + 100 : start + 200] = b"x" * 100
+    variants = {
+        "truncated": data[: start + (len(data) - start) // 2],
+        "header-only": data[:start],
+        "checksum": bytes(corrupt),
+        "garbage": b"not a segmentation\n" * 20,
+        "empty": b"",
+    }
+    paths = {}
+    for name, content in variants.items():
+        paths[name] = folder / f"{name}.seg.nrrd"
+        paths[name].write_bytes(content)
+    return paths
+
+
+@pytest.mark.parametrize("variant", ["truncated", "header-only", "checksum", "garbage", "empty"])
+def test_corrupt_seg_nrrd(session, ct_chest, inputs, out, variant):
+    """Slicer's own reader aborts the process on a truncated file and loads a corrupt one silently."""
+    image, reference = ct_chest
+    path = seg_nrrd_variants(reference, inputs)[variant]
+    volume = load_volume(session, image)
+
+    def action():
+        segmentation = load_segmentation(session, path, volume)
+        export(session, segmentation, volume, out / "labels.nii.gz")
+
+    expect_error(action, path.name, "truncated|corrupt|not a NRRD file", out)
+    assert session.scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
+
+
+def test_plain_volume_named_seg_nrrd(session, ct_chest, inputs, out):
+    image, _reference = ct_chest
+    renamed = inputs / "ct.seg.nrrd"
+    shutil.copy(image, renamed)
+    volume = load_volume(session, image)
+    expect_error(lambda: load_segmentation(session, renamed, volume), "ct.seg.nrrd", "not a Slicer segmentation", out)
+
+
+def test_unknown_segmentation_extension(session, inputs, out):
+    volume = load_volume(session, good_volume(inputs))
+    other = inputs / "labels.json"
+    other.write_text("{}")
+    expect_error(
+        lambda: load_segmentation(session, other, volume), "labels.json", "unknown segmentation extension", out
+    )
+
+
+# -- DICOM ----------------------------------------------------------------------------------------------------------
+def test_empty_dicom_folder(session, inputs, out):
+    empty = inputs / "dicom"
+    empty.mkdir()
+    expect_error(lambda: load_and_export(session, empty, out), "dicom", "holds no DICOM image files", out)
+
+
+# -- exports --------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["labels.png", "labels.mha", "labels", "labels.nii.zip"])
+def test_export_to_unknown_extension(session, inputs, out, name):
+    volume = load_volume(session, good_volume(inputs))
+    segmentation = new_segmentation(session, volume)
+    threshold(session, segmentation, volume, "bright", 100, None)
+    expect_error(lambda: export(session, segmentation, volume, out / name), name, "unknown output extension", out)
+
+
+def test_export_into_a_missing_folder(session, inputs, out):
+    volume = load_volume(session, good_volume(inputs))
+    segmentation = new_segmentation(session, volume)
+    threshold(session, segmentation, volume, "bright", 100, None)
+    target = out / "absent" / "labels.nii.gz"
+    expect_error(lambda: export(session, segmentation, volume, target), "labels.nii.gz", "does not exist", out)
+
+
+def test_export_never_overwrites_when_asked_not_to(session, inputs, out):
+    volume = load_volume(session, good_volume(inputs))
+    segmentation = new_segmentation(session, volume)
+    threshold(session, segmentation, volume, "bright", 100, None)
+    existing = out / "labels.nii.gz"
+    existing.write_bytes(b"annotation")
+    with pytest.raises(SegTruthError, match="already exists; refusing to overwrite"):
+        export(session, segmentation, volume, existing, overwrite=False)
+    assert existing.read_bytes() == b"annotation"
+    assert [p.name for p in out.iterdir()] == ["labels.nii.gz"]
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".seg.nrrd"])
+def test_failing_writer_leaves_no_temporary_file(session, inputs, out, monkeypatch, suffix):
+    """A writer dying half-way (disk full, killed) leaves neither a result nor its temporary file."""
+    volume = load_volume(session, good_volume(inputs))
+    segmentation = new_segmentation(session, volume)
+    threshold(session, segmentation, volume, "bright", 100, None)
+
+    def half_write(*args, **kwargs):
+        Path(args[1] if len(args) > 1 else args[0].GetFileName()).write_bytes(b"half")
+        raise RuntimeError("No space left on device")
+
+    class FailingStorage(slicer.vtkMRMLSegmentationStorageNode):
+        def WriteData(self, node):
+            half_write(self)
+
+    if suffix == ".nii.gz":
+        monkeypatch.setattr(sitk, "WriteImage", half_write)
+    else:
+        monkeypatch.setattr(slicer, "vtkMRMLSegmentationStorageNode", FailingStorage)
+    with pytest.raises((RuntimeError, SegTruthError)):
+        export(session, segmentation, volume, out / f"labels{suffix}")
+    assert list(out.iterdir()) == []
+
+
+def test_gantry_tilted_grid_is_refused_for_nifti_but_exact_in_nrrd(tmp_path, session):
+    """A 20 degree shear cannot be stored in NIfTI: a clear error, no file; NRRD keeps it exactly."""
+    tilt = np.deg2rad(20.0)
+    image = sitk.GetImageFromArray(np.arange(12 * 10 * 8, dtype=np.int16).reshape(8, 10, 12))
+    image.SetSpacing((1.0, 1.0, 2.0))
+    image.SetDirection((1, 0, 0, 0, 1, float(np.sin(tilt)), 0, 0, float(np.cos(tilt))))
+    sitk.WriteImage(image, str(tmp_path / "tilted.nrrd"))
+    volume = load_volume(session, tmp_path / "tilted.nrrd")
+    segmentation = new_segmentation(session, volume)
+    threshold(session, segmentation, volume, "upper", 500, None)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SegTruthError, match=r"cannot hold the image's grid exactly.*\.nrrd"):
+        export(session, segmentation, volume, out / "mask.nii.gz")
+    assert list(out.iterdir()) == []
+    written = sitk.ReadImage(str(export(session, segmentation, volume, out / "mask.nrrd")))
+    assert np.allclose(written.GetDirection(), image.GetDirection(), atol=1e-6)
+    assert np.array_equal(sitk.GetArrayFromImage(written) == 1, sitk.GetArrayFromImage(image) >= 500)
