@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -74,6 +75,49 @@ def sphere_mask(volume, points: Point | Sequence[Point], radius_mm: float) -> np
     return mask
 
 
+def stroke_mask(volume, points: Sequence[Point], radius_mm: float) -> np.ndarray:
+    """Boolean (k, j, i) mask of the voxels whose centre is within ``radius_mm`` of a polyline of RAS points
+    (a sphere swept along the line, as a brush stroke)."""
+    if not math.isfinite(radius_mm) or radius_mm <= 0:
+        raise SegTruthError(f"Brush radius must be a positive number of mm, not {radius_mm!r}.")
+    line = np.asarray(points, dtype=float)
+    if line.ndim == 1:
+        line = line.reshape(1, -1)
+    if line.ndim != 2 or line.shape[1] != 3 or len(line) == 0 or not np.isfinite(line).all():
+        raise SegTruthError(f"A stroke is a list of finite RAS (x, y, z) points, not {points!r}.")
+    grid = Grid.from_node(volume)
+    ras_to_ijk_matrix = np.linalg.inv(grid.ijk_to_ras)
+    mask = np.zeros(grid.shape_kji, dtype=bool)
+    for start, end in list(pairwise(line)) or [(line[0], line[0])]:
+        low, high = np.minimum(start, end) - radius_mm, np.maximum(start, end) + radius_mm
+        corners = np.array(
+            [[x, y, z, 1.0] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]
+        )
+        ijk = (ras_to_ijk_matrix @ corners.T)[:3]
+        first = np.maximum(np.floor(ijk.min(axis=1)).astype(int), 0)
+        last = np.minimum(np.ceil(ijk.max(axis=1)).astype(int), np.array(grid.size) - 1)
+        if np.any(first > last):
+            continue
+        i, j, k = np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(first, last, strict=True)), indexing="ij")
+        centres = (grid.ijk_to_ras[:3, :3] @ np.stack([i.ravel(), j.ravel(), k.ravel()]) + grid.ijk_to_ras[:3, 3:]).T
+        direction = end - start
+        length2 = float(direction @ direction)
+        t = np.clip((centres - start) @ direction / length2, 0.0, 1.0) if length2 > 0 else np.zeros(len(centres))
+        inside = np.sum((centres - start - t[:, None] * direction) ** 2, axis=1) <= radius_mm**2
+        mask[k.ravel()[inside], j.ravel()[inside], i.ravel()[inside]] = True
+    if not mask.any():
+        raise SegTruthError(
+            f"The stroke paints no voxel of {volume.GetName()!r}: its points are outside the volume or the "
+            f"radius {radius_mm} mm is smaller than half a voxel."
+        )
+    return mask
+
+
+def brush_mask(volume, ras: Point | Sequence[Point], radius_mm: float, stroke: bool = False) -> np.ndarray:
+    """Spheres at the RAS point(s), or with ``stroke`` a sphere swept along them."""
+    return stroke_mask(volume, ras, radius_mm) if stroke else sphere_mask(volume, ras, radius_mm)
+
+
 def paint(
     session: Session,
     segmentation_node,
@@ -83,12 +127,14 @@ def paint(
     radius_mm: float,
     options: EditOptions = DEFAULT_OPTIONS,
     table: LabelTable | None = None,
+    stroke: bool = False,
 ) -> int:
-    """Add spheres of ``radius_mm`` at the RAS point(s) to ``segment`` (created if absent).
+    """Add spheres of ``radius_mm`` at the RAS point(s) to ``segment`` (created if absent); with ``stroke``,
+    paint along the line through the points.
 
     Returns the number of voxels the brush covered (before masking).
     """
-    mask = sphere_mask(volume, ras, radius_mm)
+    mask = brush_mask(volume, ras, radius_mm, stroke)
     segment_id = ensure_segment(segmentation_node, segment, table)
     apply_mask(session, segmentation_node, segment_id, volume, mask, "add", options)
     return int(np.count_nonzero(mask))
@@ -102,9 +148,11 @@ def erase(
     ras: Point | Sequence[Point],
     radius_mm: float,
     options: EditOptions = DEFAULT_OPTIONS,
+    stroke: bool = False,
 ) -> int:
-    """Remove spheres of ``radius_mm`` at the RAS point(s) from ``segment``; returns the brush's voxel count."""
+    """Remove spheres of ``radius_mm`` at the RAS point(s) (or a stroke) from ``segment``; returns the brush's
+    voxel count."""
     segment_id = find_segment(segmentation_node, segment)
-    mask = sphere_mask(volume, ras, radius_mm)
+    mask = brush_mask(volume, ras, radius_mm, stroke)
     apply_mask(session, segmentation_node, segment_id, volume, mask, "remove", options)
     return int(np.count_nonzero(mask))
