@@ -99,3 +99,83 @@ def test_console_entry_point_exit_codes(tmp_path, two_boxes):
     )
     assert bad.returncode == 1
     assert bad.stderr.strip() == f"segtruth: error: {tmp_path / 'no.nrrd'}: file not found."
+
+
+def seeds_file(tmp_path, two_boxes, values=(3, 8), shape=(40, 50, 60), spacing=(0.8, 0.9, 1.5)):
+    """A seed labelmap on the boxes' grid: value a in box A, value b in box B (k, j, i)."""
+    seeds = np.zeros(shape, dtype=np.uint8)
+    if values:
+        seeds[8:10, 14:16, 18:20] = values[0]
+        seeds[26:28, 34:36, 38:40] = values[1]
+    image = sitk.GetImageFromArray(seeds)
+    reference = sitk.ReadImage(str(two_boxes))
+    image.SetOrigin(reference.GetOrigin())
+    image.SetSpacing(spacing)
+    image.SetDirection(reference.GetDirection())
+    path = tmp_path / "seeds.nii.gz"
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def test_grow_keeps_each_seed_value(tmp_path, two_boxes):
+    out = tmp_path / "grown.nii.gz"
+    assert run("grow", two_boxes, "--seeds", seeds_file(tmp_path, two_boxes, (3, 8)), "-o", out, "-q") == 0
+    grown = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
+    boxes = sitk.GetArrayFromImage(sitk.ReadImage(str(two_boxes)))
+    assert set(np.unique(grown)) == {0, 3, 8}  # 0 outside the seeds' box plus margin
+    # Box B (200) is its own region: the cheapest paths from the 8-seed fill it exactly.
+    assert np.array_equal(grown[boxes == 200], np.full(6000, 8))
+    assert np.array_equal(grown[boxes == 100], np.full(2000, 3))
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [("empty", "at least two non-empty"), ("one", "at least two non-empty"), ("grid", "not the grid of")],
+)
+def test_grow_rejects_bad_seed_maps_and_writes_nothing(tmp_path, two_boxes, capsys, kind, message):
+    seeds = {
+        "empty": lambda: seeds_file(tmp_path, two_boxes, ()),
+        "one": lambda: seeds_file(tmp_path, two_boxes, (5, 5)),
+        "grid": lambda: seeds_file(tmp_path, two_boxes, (1, 2), spacing=(1.0, 0.9, 1.5)),
+    }[kind]()
+    out = tmp_path / "out" / "grown.nii.gz"
+    out.parent.mkdir()
+    assert run("grow", two_boxes, "--seeds", seeds, "-o", out, "-q") == 1
+    assert message in capsys.readouterr().err
+    assert files(out.parent) == []
+
+
+def test_islands_and_fill_between_commands(tmp_path, two_boxes):
+    labels = np.zeros((40, 50, 60), dtype=np.uint8)
+    labels[2:5, 2:5, 2:5] = 1  # 27 voxels
+    labels[30:32, 40:42, 50:52] = 1  # 8 voxels
+    labels[10, 10, 10] = 1  # 1 voxel
+    source = sitk.ReadImage(str(two_boxes))
+    image = sitk.GetImageFromArray(labels)
+    image.CopyInformation(source)
+    seg = tmp_path / "islands.nrrd"
+    sitk.WriteImage(image, str(seg))
+    counts = {}
+    for flag in (["--keep-largest"], ["--min-size", "5"]):
+        out = tmp_path / f"{flag[0][2:]}.nrrd"
+        assert run("islands", two_boxes, seg, *flag, "-o", out) == 0
+        counts[flag[0]] = int(sitk.GetArrayFromImage(sitk.ReadImage(str(out))).sum())
+    assert counts == {"--keep-largest": 27, "--min-size": 35}
+    split = tmp_path / "split.seg.nrrd"
+    assert run("islands", two_boxes, seg, "--split", "-o", split) == 0
+    assert [s["name"] for s in slicerio.read_segmentation(str(split))["segments"]] == [
+        "Label 1",
+        "Label 1_2",
+        "Label 1_3",
+    ]
+
+    drawn = np.zeros((40, 50, 60), dtype=np.uint8)
+    for k in (5, 10, 15):  # a 10x10 square drawn on three slices
+        drawn[k, 20:30, 20:30] = 1
+    image = sitk.GetImageFromArray(drawn)
+    image.CopyInformation(source)
+    sitk.WriteImage(image, str(tmp_path / "drawn.nii.gz"))
+    filled = tmp_path / "filled.nii.gz"
+    assert run("fill-between", two_boxes, tmp_path / "drawn.nii.gz", "-o", filled, "-q") == 0
+    result = sitk.GetArrayFromImage(sitk.ReadImage(str(filled)))
+    assert int(result.sum()) == 11 * 100  # slices 5..15 filled with the square
