@@ -48,10 +48,17 @@ def atomic_path(target: str | Path, overwrite: bool = True) -> Iterator[Path]:
             raise SegTruthError(f"{target}: could not be written ({reason}).") from None
         if not temp.is_file() or temp.stat().st_size == 0:
             raise SegTruthError(f"{target}: the writer produced no data.")
+        temp.chmod(target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())  # mkstemp made it 0600
         os.replace(temp, target)
     finally:
         if temp.exists():
             temp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(target: str | Path, write: Callable[[Path], None], overwrite: bool = True) -> Path:

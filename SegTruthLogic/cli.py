@@ -242,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("demo", "Rebuild lungs and bone on the sample chest CT and score them against its reference.", cmd_demo)
     p.add_argument("-o", "--outdir", default="segtruth-demo")
     p.add_argument("-q", "--quiet", action="store_true")
+
+    from .dataset.commands import add_commands as dataset_commands
+
+    dataset_commands(sub, command)
     return parser
 
 

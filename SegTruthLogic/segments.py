@@ -92,7 +92,16 @@ def oriented_image(array: np.ndarray, volume) -> slicer.vtkOrientedImageData:
 
 
 def reference_image(volume) -> slicer.vtkOrientedImageData:
-    return slicer.vtkSlicerSegmentationsModuleLogic.CreateOrientedImageDataFromVolumeNode(volume)
+    """An image with the volume's geometry and no voxels: all resampling needs.
+
+    (``CreateOrientedImageDataFromVolumeNode`` copies the voxels into an object Python never frees, leaking a
+    whole volume per call in batch work.)
+    """
+    grid = Grid.from_node(volume)
+    image = slicer.vtkOrientedImageData()
+    image.SetImageToWorldMatrix(grid.vtk_matrix())
+    image.SetExtent(0, grid.size[0] - 1, 0, grid.size[1] - 1, 0, grid.size[2] - 1)
+    return image
 
 
 def image_array(image: vtk.vtkImageData) -> np.ndarray:

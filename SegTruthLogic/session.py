@@ -132,7 +132,17 @@ class Session:
         """Remove nodes (and their display/storage nodes) from the scene."""
         for node in nodes:
             if node is not None and self.scene.IsNodePresent(node):
+                # Display nodes keep a pipeline connection to the node's image data: left in the scene, they
+                # keep every removed volume in memory.
+                helpers = []
+                if hasattr(node, "GetNumberOfDisplayNodes"):
+                    helpers += [node.GetNthDisplayNode(n) for n in range(node.GetNumberOfDisplayNodes())]
+                if hasattr(node, "GetNumberOfStorageNodes"):
+                    helpers += [node.GetNthStorageNode(n) for n in range(node.GetNumberOfStorageNodes())]
                 self.scene.RemoveNode(node)
+                for helper in helpers:
+                    if helper is not None and self.scene.IsNodePresent(helper):
+                        self.scene.RemoveNode(helper)
 
     def clear(self) -> None:
         """Empty the scene between cases of a batch (keeps the default color nodes)."""
