@@ -1,0 +1,107 @@
+"""``segtruth models`` and ``segtruth segment``: the catalog and the engine from the command line.
+
+Wired into ``segtruth`` by cli.py with ``add_commands(sub, command)``; handlers return an exit code and raise
+SegTruthError for bad input, which the CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+from ..errors import SegTruthError
+
+Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .catalog import describe_models
+
+    rows = describe_models()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        print(f"{row['name']}: {row['description']}")
+        print(f"    weights: {row['weights']} (available: {row['available']})")
+        if row["license"]:
+            print(f"    license: {row['license']}")
+    return 0
+
+
+def _printer(quiet: bool, as_json: bool) -> Callable[[float, str], None] | None:
+    if as_json:
+
+        def emit(fraction: float, message: str) -> None:
+            print(json.dumps({"event": "progress", "fraction": round(fraction, 4), "message": message}), flush=True)
+
+        return emit
+    if quiet:
+        return None
+    from ..cli import _progress_printer
+
+    return _progress_printer(False)
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from ..case import Case
+    from ..export import check_output_path
+    from .catalog import load_model
+    from .engine import segment
+
+    check_output_path(args.output)
+    progress = _printer(args.quiet, getattr(args, "progress_json", False))
+    model = load_model(args.model, progress=progress)  # before loading the image: a bad model fails fast
+    case = Case.open(args.image)
+    case.segmentation = segment(
+        case.volume, model, case.segmentation, device=args.device, session=case.session, tta=args.tta,
+        progress=progress, batch_size=args.batch_size,
+    )  # fmt: skip
+    case.table = model.card.labels
+    path = case.save(args.output, overwrite=args.overwrite)
+    if getattr(args, "progress_json", False):
+        print(json.dumps({"event": "written", "path": str(path)}), flush=True)
+    else:
+        print(f"wrote {path}")
+    return 0
+
+
+def add_segment_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", help="image file (NIfTI, NRRD, MHA) or DICOM folder")
+    p.add_argument("--model", required=True, metavar="NAME_OR_PATH", help="catalog name, model folder or card")
+    p.add_argument("-o", "--output", required=True, help="OUT: .nii.gz, .nii, .nrrd (labelmap) or .seg.nrrd")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
+    p.add_argument("--tta", action="store_true", help="average over mirrored inputs (slower, off by default)")
+    p.add_argument("--batch-size", type=int, default=1, help="tiles per network call (default 1)")
+    p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace OUT")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def add_commands(sub, command: Command) -> None:
+    """Add ``models`` and ``segment`` to the segtruth command."""
+    p = command("models", "List the model catalog: names, where the weights come from, availability.", cmd_models)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = command(
+        "segment", "Segment an image with a model; OUT on IMAGE's grid with the model's label values.", cmd_segment
+    )
+    add_segment_arguments(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The subprocess worker's entry: one JSON event per line on stdout, one error line on stderr."""
+    from ..errors import Cancelled
+
+    parser = argparse.ArgumentParser(prog="segtruth-worker")
+    add_segment_arguments(parser)
+    args = parser.parse_args(argv)
+    args.progress_json = True
+    try:
+        return cmd_segment(args)
+    except Cancelled as error:
+        print(f"segtruth: {error}", file=sys.stderr)
+        return 130
+    except SegTruthError as error:
+        print(f"segtruth: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,199 @@
+"""The inference engine: volume node(s) in, labelled segments out, on the image's exact voxels.
+
+The image is taken on the grid of the file it came from (undoing Slicer's flip of left-handed volumes), so
+models that read files in their own voxel order (nnU-Net) see the same array they were trained on; the result
+comes back on that grid and is moved onto the node's grid without interpolation. Label values, names, colors
+and terminology come from the model card, never from output channel order alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import types
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from slicer.util import arrayFromVolume
+
+from ..errors import SegTruthError
+from ..geometry import Grid, move_array
+from ..labels import LabelTable
+from ..progress import CancelToken, ProgressCallback, report
+from ..segments import ensure_segment, import_labelmap, new_segmentation
+from ..volumes import source_grid
+from .model import LoadedModel
+from .preprocessing import postprocess
+from .sliding_window import SlidingWindow
+
+MODEL_ATTRIBUTE = "SegTruth.Model"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU; asking for a device that is absent is an error."""
+    name = str(device)
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SegTruthError(
+            f"Device {name!r} was asked for, but this PyTorch sees no CUDA GPU; use --device cpu or auto."
+        )
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise SegTruthError("Device 'mps' was asked for, but Apple's Metal backend is not available here.")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise SegTruthError(f"Unknown device {name!r}; use auto, cpu, cuda or mps.") from None
+
+
+@contextlib.contextmanager
+def _deterministic(device: torch.device) -> Iterator[None]:
+    """Same input, same output: no cuDNN autotuning, deterministic kernels while inference runs."""
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved
+
+
+@dataclass
+class Result:
+    """Label values (k, j, i) on the image file's grid, with the table they come from and what happened."""
+
+    labels: np.ndarray
+    grid: Grid
+    table: LabelTable
+    device: str
+    seconds: float
+    notices: list[str] = field(default_factory=list)
+
+
+def check_input(model: LoadedModel, grids: Sequence[Grid], names: Sequence[str]) -> None:
+    """Channel count, matching grids and dimensionality, each a clear error naming the model and the image."""
+    card = model.card
+    if len(grids) != card.channels:
+        wanted = f" ({', '.join(card.modality)})" if card.modality else ""
+        raise SegTruthError(
+            f"Model {card.name!r} expects {card.channels} input channel{'s' if card.channels != 1 else ''}{wanted}; "
+            f"got {len(grids)} image{'s' if len(grids) != 1 else ''}."
+        )
+    for grid, name in zip(grids[1:], names[1:], strict=True):
+        if not grid.same_as(grids[0]):
+            raise SegTruthError(f"{name}: is not on the grid of {names[0]}; the model's channels must share one grid.")
+    if card.dimensions == 3 and min(grids[0].size) < 2:
+        raise SegTruthError(
+            f"{names[0]}: is a single slice ({'x'.join(str(s) for s in grids[0].size)}); model {card.name!r} is a 3D model."
+        )
+
+
+def predict(
+    model: LoadedModel,
+    channels: Sequence[np.ndarray],
+    grid: Grid,
+    device: str | torch.device = "auto",
+    tta: bool = False,
+    batch_size: int = 1,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    names: Sequence[str] | None = None,
+) -> Result:
+    """Run the model on (k, j, i) arrays on ``grid`` (the image file's grid); label values on the same grid."""
+    start = time.perf_counter()
+    names = list(names or [f"image {n + 1}" for n in range(len(channels))])
+    check_input(model, [grid] * len(channels), names)
+    for array, name in zip(channels, names, strict=True):
+        if array.shape != grid.shape_kji:
+            raise SegTruthError(f"{name}: its array {array.shape} does not fit its grid ({grid.describe()}).")
+    target = resolve_device(device)
+    card = model.card
+    report(progress, 0.0, f"{card.name}: preprocessing")
+    prepared = model.prepare(list(channels), grid, target)
+    if cancel is not None:
+        cancel.raise_if_cancelled("inference")
+    notices: list[str] = []
+    window = SlidingWindow(
+        patch_size=card.inference.patch_size,
+        out_channels=card.out_channels,
+        overlap=card.inference.overlap,
+        gaussian=card.inference.gaussian,
+        mirror_axes=card.inference.mirror_axes if tta else (),
+        batch_size=batch_size,
+        divisible_by=card.inference.divisible_by,
+        progress=_scaled(progress, 0.1, 0.9),
+        cancel=cancel,
+        notices=notices,
+    )
+    with _deterministic(target):
+        output = window.run(prepared.image, model.members, model.ensemble_size, target)
+    if cancel is not None:
+        cancel.raise_if_cancelled("inference")
+    report(progress, 0.9, f"{card.name}: resampling to the image grid")
+    index = model.restore(output, prepared)
+    offset = 1 if card.inference.output == "sigmoid" or output.shape[0] == 1 else 0
+    lookup = np.zeros(
+        max(int(index.max(initial=0)), max(card.channel_of_label.values(), default=0) + offset) + 1, np.uint16
+    )
+    for value, channel in card.channel_of_label.items():
+        lookup[channel + offset] = value
+    labels = postprocess(lookup[index], card.postprocessing)
+    labels = labels.astype(np.uint8 if card.labels.max_value <= 255 else np.uint16)
+    report(progress, 1.0, f"{card.name}: done")
+    return Result(labels, grid, card.labels, target.type, time.perf_counter() - start, notices)
+
+
+def _scaled(progress: ProgressCallback | None, low: float, high: float) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(low + (high - low) * fraction, message)
+
+
+def segment(
+    volume_node,
+    model,
+    segmentation_node=None,
+    device: str = "auto",
+    session=None,
+    tta: bool = False,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    batch_size: int = 1,
+):
+    """Segment a volume node (or a list of nodes, one per input channel) with a model; returns the segmentation node.
+
+    ``model``: a catalog name, a path (nnU-Net folder, MONAI bundle, ``*.card.json``, TorchScript file with a card
+    beside it), or a loaded model. Segments get the card's names, colors, terminology and label values; existing
+    segments of those names in ``segmentation_node`` are replaced, others are kept.
+    """
+    from .catalog import load_model
+
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, progress=progress)
+    nodes = list(volume_node) if isinstance(volume_node, list | tuple) else [volume_node]
+    for node in nodes:
+        if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
+            raise SegTruthError("segment() needs scalar volume nodes holding an image.")
+    node_grid = Grid.from_node(nodes[0])
+    file_grid = source_grid(nodes[0])
+    names = [node.GetName() for node in nodes]
+    check_input(loaded, [Grid.from_node(n) for n in nodes], names)
+    # all channels on the first image's file grid (their node grids are the same voxels, checked above)
+    channels = [move_array(arrayFromVolume(n), Grid.from_node(n), file_grid) for n in nodes]
+    result = predict(loaded, channels, file_grid, device, tta, batch_size, progress, cancel, names)
+    labels = move_array(result.labels, file_grid, node_grid)
+    scene_owner = session or types.SimpleNamespace(scene=nodes[0].GetScene())
+    if segmentation_node is None:
+        segmentation_node = new_segmentation(scene_owner, nodes[0], f"{nodes[0].GetName()} {loaded.card.name}")
+    import_labelmap(scene_owner, segmentation_node, labels, nodes[0], result.table)
+    for label in result.table:  # every class of the model is listed, even when absent from this image
+        ensure_segment(segmentation_node, label.name, result.table)
+    segmentation_node.SetAttribute(MODEL_ATTRIBUTE, loaded.card.name)
+    return segmentation_node

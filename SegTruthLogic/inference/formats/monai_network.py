@@ -1,0 +1,65 @@
+"""A MONAI network (UNet, SegResNet, ...) state dict with a card naming the class and its arguments.
+
+The card's ``network`` is ``{"name": "UNet", "args": {...}}`` (a class of ``monai.networks.nets``); the weights
+load with ``torch.load(weights_only=True)``, so the file cannot run code, and with ``strict=True``, so weights
+that do not fit the architecture are an error rather than a half-random network.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...errors import SegTruthError
+from ..card import ModelCard
+from ..model import LoadedModel
+
+
+def load_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+    """A state dict from a ``.pt``/``.pth`` file (also inside ``{"state_dict": ...}`` or ``{"model": ...}``)."""
+    if not path.is_file():
+        raise SegTruthError(f"{path}: missing weights (model {name!r} needs this file).")
+    try:
+        data: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise SegTruthError(f"{path}: holds more than weights (code or objects), refused for safety.") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError):
+        raise SegTruthError(f"{path}: cannot be read as a PyTorch checkpoint (corrupt or truncated file).") from None
+    for key in ("state_dict", "model", "network_weights"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise SegTruthError(f"{path}: is not a state dict of tensors.")
+    return data
+
+
+def build_monai_network(spec: dict[str, Any], where: str) -> torch.nn.Module:
+    from monai.networks import nets
+
+    name = str(spec.get("name", ""))
+    cls = getattr(nets, name, None)
+    if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
+        raise SegTruthError(f"{where}: network {name!r} is not a class of monai.networks.nets.")
+    try:
+        return cls(**dict(spec.get("args") or {}))
+    except (TypeError, ValueError, AssertionError) as error:
+        raise SegTruthError(f"{where}: network {name} cannot be built from the card's args ({error}).") from None
+
+
+def fit_weights(network: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0][:200]
+        raise SegTruthError(f"{path}: the weights do not fit the network ({first}).") from None
+
+
+def load_monai_network(card: ModelCard, location: Path) -> LoadedModel:
+    path = location if location.is_file() else location / str(card.weights.get("file", "model.pt"))
+    network = build_monai_network(card.network, card.name)
+    fit_weights(network, load_state_dict(path, card.name), path)
+    network.eval()
+    return LoadedModel(card=card, network=network)

@@ -1,0 +1,265 @@
+"""Sliding-window inference with Gaussian blending, device memory bounded by the tile, and an OOM fallback chain.
+
+The volume stays on the CPU; only a batch of tiles goes to the device at a time. Blended outputs accumulate on
+the device when they fit in a quarter of its free memory, else on the CPU, so device memory depends on the
+tile and not on the volume. When the device runs out of memory anyway, the run restarts with a smaller batch,
+then with CPU accumulation, then on the CPU, and says so through the progress callback. Tiles are visited in
+a fixed order and accumulated in float32: the same input gives the same output.
+Tile positions and the Gaussian follow nnU-Net v2 (steps of half a patch spread evenly; sigma = patch / 8).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch.nn import functional
+
+from ..errors import SegTruthError
+from ..progress import CancelToken, ProgressCallback, report
+
+Network = Callable[[torch.Tensor], torch.Tensor]
+
+
+def tile_starts(size: int, patch: int, overlap: float) -> list[int]:
+    """Tile start positions along one axis: as few as cover the axis with steps <= (1 - overlap) * patch."""
+    step = patch * (1.0 - overlap) if overlap < 1 else patch
+    count = math.ceil((size - patch) / step) + 1 if size > patch else 1
+    if count == 1:
+        return [0]
+    actual = (size - patch) / (count - 1)
+    return [int(np.round(actual * i)) for i in range(count)]
+
+
+@lru_cache(maxsize=4)
+def gaussian_weights(patch: tuple[int, ...], sigma_scale: float = 1.0 / 8, peak: float = 10.0) -> torch.Tensor:
+    """Importance map peaking at the tile centre (no zeros, so every voxel gets a weight)."""
+    impulse = np.zeros(patch)
+    impulse[tuple(p // 2 for p in patch)] = 1
+    weights = ndimage.gaussian_filter(impulse, [p * sigma_scale for p in patch], 0, mode="constant", cval=0)
+    weights = weights / (weights.max() / peak)
+    weights[weights == 0] = weights[weights > 0].min()
+    return torch.from_numpy(weights.astype(np.float32))
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One way to run: the device for the network, tiles per batch, where blended outputs accumulate."""
+
+    device: torch.device
+    batch_size: int
+    accumulate_on_device: bool
+
+    def describe(self) -> str:
+        where = "device" if self.accumulate_on_device else "CPU"
+        return f"{self.device.type}, batch {self.batch_size}, accumulation on {where}"
+
+
+def fallback_chain(first: Attempt) -> list[Attempt]:
+    """Smaller batches, then CPU accumulation, then the CPU: each step needs less device memory than the last."""
+    chain = [first]
+    batch = first.batch_size
+    while batch > 1:
+        batch //= 2
+        chain.append(replace(first, batch_size=batch))
+    if first.accumulate_on_device:
+        chain.append(replace(first, batch_size=1, accumulate_on_device=False))
+    if first.device.type != "cpu":
+        chain.append(Attempt(torch.device("cpu"), 1, False))
+    return chain
+
+
+@dataclass
+class SlidingWindow:
+    """Run networks over a (C, *spatial) volume tile by tile and blend their outputs.
+
+    ``accumulate``: ``auto`` (device when the accumulators fit the budget), ``device`` or ``cpu``.
+    """
+
+    patch_size: tuple[int, ...] | None
+    out_channels: int | None = None
+    overlap: float = 0.5
+    gaussian: bool = True
+    mirror_axes: tuple[int, ...] = ()
+    batch_size: int = 1
+    divisible_by: int = 1
+    accumulate: str = "auto"
+    device_accumulator_budget: int = 1 << 30
+    ram_accumulator_budget: int = 8 << 30
+    amp: bool = True
+    progress: ProgressCallback | None = None
+    cancel: CancelToken | None = None
+    notices: list[str] | None = None
+
+    def run(
+        self, image: torch.Tensor, members: Callable[[], Iterable[Network]], count: int, device: torch.device
+    ) -> torch.Tensor:
+        """Average of the members' blended outputs (K, *spatial), float32 on the CPU, with the fallback chain.
+
+        ``members()`` yields the ensemble's networks afresh for each attempt (they may share one module).
+        """
+        on_device = {"device": device.type != "cpu", "cpu": False}.get(self.accumulate)
+        if on_device is None:
+            on_device = device.type != "cpu" and self._fits_on_device(image, device)
+        first = Attempt(device, self.batch_size, on_device)
+        chain = fallback_chain(first)
+        for index, attempt in enumerate(chain):
+            try:
+                return self._run_members(image, members, count, attempt)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                if index == len(chain) - 1:
+                    _free(attempt.device)
+                    raise SegTruthError(
+                        f"Inference ran out of memory even with {attempt.describe()}; close other programs or use a "
+                        "machine with more memory."
+                    ) from None
+                _free(attempt.device)
+                message = f"out of memory with {attempt.describe()}; retrying with {chain[index + 1].describe()}"
+                if self.notices is not None:
+                    self.notices.append(message)
+                report(self.progress, 0.0, message)
+        raise SegTruthError("Inference failed.")  # unreachable: the last attempt re-raises
+
+    # -- internals --------------------------------------------------------------------------------------------
+    def _fits_on_device(self, image: torch.Tensor, device: torch.device) -> bool:
+        """Accumulators (outputs + weights, float32) fit the budget and a quarter of the device's free memory.
+
+        The budget (1 GiB by default) keeps device memory bounded by the tile: a 512x512x800 CT with a few
+        labels accumulates on the CPU, a small volume on the device.
+        """
+        if device.type != "cuda":
+            return device.type != "cpu"
+        voxels = int(np.prod(image.shape[1:]))
+        needed = voxels * 4 * ((self.out_channels or 8) + 1)
+        free, _total = torch.cuda.mem_get_info(device)
+        return needed < min(free // 4, self.device_accumulator_budget)
+
+    def _run_members(self, image, members, count: int, attempt: Attempt) -> torch.Tensor:
+        total = None
+        for n, network in enumerate(members()):
+            out = self._run_one(image, network, attempt, n, count)
+            total = out if total is None else total.add_(out)
+        assert total is not None
+        if count > 1:
+            total /= count
+        return total
+
+    def _patch(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The tile shape; a 2D patch on a 3D volume is one slice thick (slice by slice along axis 0)."""
+        if self.patch_size is None:  # one tile for the whole volume, rounded up to what the poolings divide
+            d = max(self.divisible_by, 1)
+            return tuple(-(-s // d) * d for s in shape)
+        patch = tuple(self.patch_size)
+        return (1, *patch) if len(patch) == len(shape) - 1 else patch
+
+    def _tiles(self, shape: tuple[int, ...], patch: tuple[int, ...]) -> list[tuple[slice, ...]]:
+        starts = [tile_starts(s, p, self.overlap) for s, p in zip(shape, patch, strict=True)]
+        return [tuple(slice(a, a + p) for a, p in zip(pos, patch, strict=True)) for pos in itertools.product(*starts)]
+
+    def _run_one(self, image: torch.Tensor, network: Network, attempt: Attempt, member: int, members: int):
+        device = attempt.device
+        patch = self._patch(tuple(image.shape[1:]))
+        two_d = self.patch_size is not None and len(self.patch_size) == image.ndim - 2
+        padded, unpad = _pad_to(image, patch)
+        tiles = self._tiles(tuple(padded.shape[1:]), patch)
+        weights = gaussian_weights(tuple(patch)) if self.gaussian else torch.ones(patch)
+        store = device if attempt.accumulate_on_device else torch.device("cpu")
+        weights_store = weights.to(store)
+        output: torch.Tensor | None = None
+        norm = torch.zeros(padded.shape[1:], dtype=torch.float32, device=store)
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp and device.type == "cuda" else nullcontext()
+        net = network.to(device) if isinstance(network, torch.nn.Module) else network
+        if isinstance(net, torch.nn.Module):
+            net.eval()
+        for first in range(0, len(tiles), attempt.batch_size):
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled("inference")
+            batch_tiles = tiles[first : first + attempt.batch_size]
+            batch = torch.stack([padded[(slice(None), *t)] for t in batch_tiles])
+            if two_d:
+                batch = batch[:, :, 0]
+            batch = batch.to(device, non_blocking=True)
+            with torch.inference_mode(), autocast:
+                predicted = _predict(net, batch, self.mirror_axes)
+            predicted = predicted.float()
+            if two_d:
+                predicted = predicted[:, :, None]
+            if output is None:
+                output = self._accumulator((predicted.shape[1], *padded.shape[1:]), store)
+                if output.dtype == torch.float16:  # tile-edge weights (~1e-10) would vanish in float16 sums
+                    weights_store = weights_store.clamp(min=1e-3)
+            predicted = predicted.to(store) * weights_store
+            for tile, values in zip(batch_tiles, predicted, strict=True):
+                output[(slice(None), *tile)] += values
+                norm[tile] += weights_store
+            done = member + (first + len(batch_tiles)) / len(tiles)
+            report(
+                self.progress,
+                done / members,
+                f"model {member + 1}/{members}: tile {first + len(batch_tiles)}/{len(tiles)}",
+            )
+        assert output is not None
+        output /= norm
+        return output[(slice(None), *unpad)].float().cpu()
+
+    def _accumulator(self, shape: tuple[int, ...], store: torch.device) -> torch.Tensor:
+        """float32, or float16 (as nnU-Net always uses) when float32 would pass the RAM budget (many labels)."""
+        size = int(np.prod(shape)) * 4
+        if store.type == "cpu" and size > self.ram_accumulator_budget:
+            message = f"{size / 2**30:.1f} GiB of outputs: accumulating in float16 to fit in memory"
+            if self.notices is not None and message not in self.notices:
+                self.notices.append(message)
+            return torch.zeros(shape, dtype=torch.float16, device=store)
+        return torch.zeros(shape, dtype=torch.float32, device=store)
+
+
+def _predict(network: Network, batch: torch.Tensor, mirror_axes: tuple[int, ...]) -> torch.Tensor:
+    """The network's output, averaged over all mirrorings of ``mirror_axes`` when given (test-time augmentation)."""
+    out = network(batch)
+    if isinstance(out, list | tuple):
+        out = out[0]
+    if not mirror_axes:
+        return out
+    out = out.float()
+    axes = [a + 2 for a in mirror_axes if a + 2 < batch.ndim]
+    combos = [c for r in range(1, len(axes) + 1) for c in itertools.combinations(axes, r)]
+    for combo in combos:
+        flipped = network(torch.flip(batch, combo))
+        if isinstance(flipped, list | tuple):
+            flipped = flipped[0]
+        out += torch.flip(flipped.float(), combo)
+    return out / (len(combos) + 1)
+
+
+def _pad_to(image: torch.Tensor, patch: tuple[int, ...]) -> tuple[torch.Tensor, tuple[slice, ...]]:
+    """Zero-pad each spatial axis to at least the patch (split evenly, the extra voxel after); and the undo slices."""
+    spatial = image.shape[1:]
+    pads = [max(p - s, 0) for s, p in zip(spatial, patch, strict=True)]
+    if not any(pads):
+        return image, tuple(slice(None) for _ in spatial)
+    flat = []
+    for pad in reversed(pads):
+        flat += [pad // 2, pad // 2 + pad % 2]
+    padded = functional.pad(image, flat, mode="constant", value=0.0)
+    unpad = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pads, spatial, strict=True))
+    return padded, unpad
+
+
+def _free(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -1,0 +1,67 @@
+"""The catalog's ``deepbet`` entry: deepbet's TorchScript networks through SegTruth's generic engine.
+
+The reference is deepbet's own pipeline (``run_bet``) on nilearn's MNI152 T1, run in the reference environment
+by Testing/fixtures/make_reference_fixtures.sh; the weights come from the installed ``deepbet`` package.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from inference_helpers import reference_fixtures, run_cli
+
+from SegTruthLogic.geometry import Grid
+from SegTruthLogic.metrics import dice
+
+
+def _installed(name: str) -> bool:
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(
+    not _installed("deepbet"),
+    reason="the deepbet package (its TorchScript weights) is not installed: pip install deepbet==1.0.2",
+)
+
+
+@pytest.fixture(scope="module")
+def mni(tmp_path_factory):
+    folder = reference_fixtures() / "deepbet"
+    return folder / "mni152_t1.nii.gz", folder / "deepbet_mask.nii.gz"
+
+
+def test_deepbet_catalog_model_matches_deepbets_own_pipeline(tmp_path, mni):
+    image, reference = mni
+    out = tmp_path / "brain.nii.gz"
+    assert run_cli("segment", image, "--model", "deepbet", "-o", out, "--device", "cpu", "-q") == 0
+    ours, theirs = sitk.ReadImage(str(out)), sitk.ReadImage(str(reference))
+    assert Grid.from_sitk(ours).same_as(Grid.from_sitk(sitk.ReadImage(str(image))))
+    a, b = sitk.GetArrayFromImage(ours), sitk.GetArrayFromImage(theirs) > 0
+    assert set(np.unique(a)) == {0, 1}
+    score = dice(a == 1, b)
+    assert score >= 0.97, score
+    litres = (a == 1).sum() * np.prod(ours.GetSpacing()) / 1e6
+    assert 1.0 < litres < 2.2  # an adult brain
+
+
+def test_deepbet_on_a_flipped_copy_lands_on_the_same_voxels(tmp_path, mni):
+    """The same T1 stored left-handed (x axis reversed): the mask follows the anatomy, on the copy's grid."""
+    image, _ = mni
+    source = sitk.ReadImage(str(image))
+    flipped = sitk.Flip(source, [True, False, False])
+    assert np.linalg.det(np.array(flipped.GetDirection()).reshape(3, 3)) < 0
+    path = tmp_path / "flipped.nii.gz"
+    sitk.WriteImage(flipped, str(path))
+    straight, mirrored = tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"
+    assert run_cli("segment", image, "--model", "deepbet", "-o", straight, "--device", "cpu", "-q") == 0
+    assert run_cli("segment", path, "--model", "deepbet", "-o", mirrored, "--device", "cpu", "-q") == 0
+    a = sitk.GetArrayFromImage(sitk.ReadImage(str(straight)))
+    b = sitk.GetArrayFromImage(sitk.ReadImage(str(mirrored)))
+    assert np.array_equal(a, b[:, :, ::-1])
