@@ -1,13 +1,22 @@
-"""SegTruth Slicer module: GUI glue over SegTruthLogic (all behaviour lives there)."""
+"""SegTruth Slicer module: one panel from a loaded scan to a verified export.
 
-from __future__ import annotations
+This file is glue. Every decision (what is enabled, what Apply and Export do, the run's states, the label
+table) is made by ``SegTruthLogic.gui.PanelController``, which has no Qt and is tested headless. Python 3.9
+syntax is kept here so that an older Slicer can load the module and say what it needs.
+"""
 
+import contextlib
+import logging
 import os
 import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
 
+import qt
 import slicer
 import vtk
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -23,7 +32,29 @@ _ROOT = _HERE if os.path.isdir(os.path.join(_HERE, "SegTruthLogic")) else os.pat
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-from SegTruthLogic import SegTruthError, Session  # noqa: E402
+MIN_PYTHON = (3, 10)
+PYTHON_OK = sys.version_info >= MIN_PYTHON
+VERSION_MESSAGE = (
+    "SegTruth needs Slicer 5.10 or newer (Python {}.{} or newer); this Slicer runs Python {}.{}. "
+    "Install a newer Slicer to use SegTruth."
+).format(*MIN_PYTHON, *sys.version_info[:2])
+
+if PYTHON_OK:
+    from SegTruthLogic import SegTruthError, Session, slicer_deps
+    from SegTruthLogic.gui import (
+        COLUMNS,
+        EDITOR_EFFECTS,
+        TERMINOLOGY_HELP,
+        Device,
+        ExportFormat,
+        PanelController,
+        RunState,
+        dicom_source_from_attributes,
+    )
+    from SegTruthLogic.gui.options import default_nnunet_folder
+
+COLUMN_TITLES = ["Name", "Value", "Color", "Terminology"]
+POLL_MS = 200
 
 
 class SegTruth(ScriptedLoadableModule):
@@ -34,18 +65,50 @@ class SegTruth(ScriptedLoadableModule):
         self.parent.dependencies = ["Segmentations", "Terminologies"]
         self.parent.contributors = ["SegTruth developers"]
         self.parent.helpText = (
-            "Create ground-truth segmentations and export them on the source image's exact grid with stable "
-            "label values. See the README for the command line and Python console use."
+            "Ground-truth segmentations for deep learning, in one panel: choose the scan, auto-segment it with "
+            "a model (Apply; press again to cancel), correct with the Segment Editor's Grow from seeds, Islands "
+            "and other tools, check the label table (names, values, colors, terminology) and export on the "
+            "source image's exact grid, optionally adding the case to an nnU-Net dataset. "
+            "The README shows the same steps for the Python console."
         )
-        self.parent.acknowledgementText = "Built on 3D Slicer's Segmentations module logic."
+        self.parent.acknowledgementText = "Built on 3D Slicer's Segmentations, Segment Editor and Terminologies."
 
 
-@parameterNodeWrapper
-class SegTruthParameterNode:
-    inputVolume: slicer.vtkMRMLScalarVolumeNode
-    segmentation: slicer.vtkMRMLSegmentationNode
-    labelTablePath: str = ""
-    outputPath: str = ""
+if PYTHON_OK:
+
+    @parameterNodeWrapper
+    class SegTruthParameterNode:
+        """The panel's settings, saved with the scene (names and kinds: SegTruthLogic.gui.options)."""
+
+        inputVolume: slicer.vtkMRMLScalarVolumeNode
+        segmentation: slicer.vtkMRMLSegmentationNode
+        labelTable: str = ""
+        model: str = ""
+        device: Device = Device.AUTO
+        tta: bool = False
+        exportFormat: ExportFormat = ExportFormat.NIFTI
+        exportFolder: Path = Path.home()
+        exportName: str = ""
+        qcPicture: bool = True
+        addToNnunet: bool = False
+        nnunetFolder: Path = default_nnunet_folder()
+        datasetId: Annotated[int, WithinRange(1, 999)] = 1
+        datasetName: str = "SegTruth"
+
+
+def dicomSourceFromDatabase(volume):
+    """The DICOM series folder of a volume loaded by SegTruth, or by Slicer's DICOM module (its database)."""
+    found = dicom_source_from_attributes(volume)
+    if found is not None:
+        return found
+    uids = (volume.GetAttribute("DICOM.instanceUIDs") or "").split()
+    database = getattr(slicer, "dicomDatabase", None)
+    if not uids or database is None:
+        return None
+    path = database.fileForInstance(uids[0])
+    if not path:
+        return None
+    return Path(path).parent, database.instanceValue(uids[0], "0020,000E") or None
 
 
 class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -53,87 +116,377 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.controller = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._timer = None
+        self._refreshing = False
+        self._modelFolders = []
+        self._modelChoices = []
+        self._shownTable = None
+        self._shownLog = 0
+        self._volumeId = None
 
+    # -- set-up ------------------------------------------------------------------------------------------------
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
+        if not PYTHON_OK:
+            label = qt.QLabel(VERSION_MESSAGE)
+            label.wordWrap = True
+            self.layout.addWidget(label)
+            return
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/SegTruth.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
-        uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SegTruthLogic()
+        self.controller = PanelController(self.logic.session, dicom_source=dicomSourceFromDatabase)
+
+        editor = self.ui.segmentEditorWidget
+        editor.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        editor.setEffectNameOrder(list(EDITOR_EFFECTS))
+        editor.unorderedEffectsVisible = True
+
+        self.ui.labelTableWidget.setColumnCount(len(COLUMNS))
+        self.ui.labelTableWidget.setHorizontalHeaderLabels(COLUMN_TITLES)
+        self.ui.labelTableWidget.horizontalHeader().setStretchLastSection(True)
+
+        self.ui.applyButton.connect("clicked(bool)", self.onApply)
+        self.ui.modelComboBox.connect("activated(int)", self.onModelChosen)
+        self.ui.labelTableWidget.connect("cellChanged(int,int)", self.onLabelEdited)
+        self.ui.labelTableWidget.connect("cellDoubleClicked(int,int)", self.onLabelDoubleClicked)
+        self.ui.addLabelButton.connect("clicked(bool)", self.onAddLabel)
+        self.ui.removeLabelButton.connect("clicked(bool)", self.onRemoveLabel)
+        self.ui.labelsFromSegmentsButton.connect("clicked(bool)", self.onLabelsFromSegments)
+        self.ui.loadLabelsButton.connect("clicked(bool)", self.onLoadLabels)
+        self.ui.saveLabelsButton.connect("clicked(bool)", self.onSaveLabels)
+        self.ui.applyLabelsButton.connect("clicked(bool)", self.onApplyLabels)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
+
+        self._timer = qt.QTimer()
+        self._timer.setInterval(POLL_MS)
+        self._timer.connect("timeout()", self.onPoll)
+
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
+        self.fillModels()
 
     def cleanup(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        if self.controller is not None:
+            self.controller.scene_closed()
         self.removeObservers()
 
     def enter(self) -> None:
+        if not PYTHON_OK:
+            return
         self.initializeParameterNode()
+        self.ui.segmentEditorWidget.installKeyboardShortcuts()
+        self.ui.segmentEditorWidget.updateWidgetFromMRML()
 
     def exit(self) -> None:
+        if not PYTHON_OK:
+            return
+        editor = self.ui.segmentEditorWidget
+        editor.setActiveEffect(None)
+        editor.uninstallKeyboardShortcuts()
+        editor.removeViewObservations()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.refresh)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self._timer.stop()
+        self.controller.scene_closed()
+        self.ui.segmentEditorWidget.setSegmentationNode(None)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
         if self.parent.isEntered:
             self.initializeParameterNode()
 
+    # -- parameter node ----------------------------------------------------------------------------------------
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolume:
+                self._parameterNode.inputVolume = firstVolume
 
     def setParameterNode(self, node) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.refresh)
         self._parameterNode = node
+        self._shownTable = None
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
-            self.updateButtons()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.refresh)
+            self.refresh()
 
-    def updateButtons(self, caller=None, event=None) -> None:
+    # -- showing the controller's state ----------------------------------------------------------------------
+    def refresh(self, caller=None, event=None) -> None:
         p = self._parameterNode
-        self.ui.exportButton.enabled = bool(p and p.inputVolume and p.segmentation and p.outputPath)
+        if p is None or self.controller is None or self._refreshing:
+            return
+        self._refreshing = True
+        try:
+            volumeId = p.inputVolume.GetID() if p.inputVolume else None
+            if volumeId != self._volumeId:
+                self._volumeId = volumeId
+                self.controller.ensure_segmentation(p)
+            self.controller.parameters_changed(p)
+            self.showView(self.controller.view(p))
+            self.syncEditor(p)
+            self.showLabelTable()
+            self.selectModel(p.model)
+        finally:
+            self._refreshing = False
 
+    def showView(self, view) -> None:
+        ui = self.ui
+        ui.applyButton.text = view.apply_text
+        self.enable([ui.applyButton], view.apply)
+        self.enable([ui.inputVolumeSelector, ui.segmentationSelector, ui.modelComboBox, ui.deviceComboBox], view.inputs)
+        self.enable([ui.ttaCheckBox], view.inputs)
+        ui.segmentEditorWidget.readOnly = not view.editor.enabled
+        self.enable([ui.labelTableWidget, ui.addLabelButton, ui.removeLabelButton, ui.loadLabelsButton], view.labels)
+        self.enable([ui.saveLabelsButton, ui.labelsFromSegmentsButton], view.labels)
+        self.enable([ui.applyLabelsButton], view.labels_apply)
+        self.enable([ui.exportButton], view.export)
+        self.enable([ui.nnunetFolderButton, ui.datasetIdSpinBox, ui.datasetNameEdit], view.nnunet)
+        ui.progressBar.visible = view.progress_visible
+        ui.progressBar.value = round(view.progress * 100)
+        ui.statusLabel.text = view.status
+        ui.statusLabel.setStyleSheet("color: #c0392b;" if view.error else "")
+        lines = self.controller.log
+        for line in lines[self._shownLog :]:
+            ui.logText.appendPlainText(line)
+        self._shownLog = len(lines)
+
+    @staticmethod
+    def enable(widgets, control) -> None:
+        for widget in widgets:
+            widget.enabled = control.enabled
+            widget.toolTip = "" if control.enabled else control.reason
+
+    def syncEditor(self, p) -> None:
+        """The embedded Segment Editor edits the panel's segmentation on the panel's source volume."""
+        editor = self.ui.segmentEditorWidget
+        segmentationId = p.segmentation.GetID() if p.segmentation else ""
+        if editor.segmentationNodeID() != segmentationId:
+            editor.setSegmentationNode(p.segmentation)
+        volumeId = p.inputVolume.GetID() if p.inputVolume else ""
+        if editor.sourceVolumeNodeID() != volumeId:
+            editor.setSourceVolumeNode(p.inputVolume)
+
+    def showLabelTable(self) -> None:
+        rows = self.controller.labels.rows
+        shown = self.controller.labels.to_json()
+        if shown == self._shownTable:
+            return
+        self._shownTable = shown
+        table = self.ui.labelTableWidget
+        table.blockSignals(True)
+        try:
+            table.setRowCount(len(rows))
+            for r, row in enumerate(rows):
+                for c, column in enumerate(COLUMNS):
+                    item = qt.QTableWidgetItem(row.cell(c))
+                    if column == "color":
+                        item.setFlags(qt.Qt.ItemIsSelectable | qt.Qt.ItemIsEnabled)
+                        if qt.QColor.isValidColor(row.color):
+                            item.setBackground(qt.QBrush(qt.QColor(row.color)))
+                        item.setToolTip("Double-click to choose the color.")
+                    elif column == "terminology":
+                        item.setToolTip(TERMINOLOGY_HELP)
+                    table.setItem(r, c, item)
+        finally:
+            table.blockSignals(False)
+
+    def fillModels(self) -> None:
+        self._modelChoices = self.controller.model_choices(self._modelFolders)
+        combo = self.ui.modelComboBox
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            for index, choice in enumerate(self._modelChoices):
+                combo.addItem(choice.label)
+                combo.setItemData(index, choice.description, qt.Qt.ToolTipRole)
+            combo.addItem("Choose a model folder…")
+        finally:
+            combo.blockSignals(False)
+        if self._parameterNode:
+            self.selectModel(self._parameterNode.model)
+
+    def selectModel(self, key) -> None:
+        keys = [choice.key for choice in self._modelChoices]
+        if key and key not in keys and os.path.isdir(key):
+            self._modelFolders.append(key)
+            self.fillModels()
+            return
+        combo = self.ui.modelComboBox
+        combo.blockSignals(True)
+        combo.currentIndex = keys.index(key) if key in keys else -1
+        combo.blockSignals(False)
+
+    @contextlib.contextmanager
+    def reported(self, dialog=True):
+        """Errors reach the person as one sentence (with details for the unexpected), never as a traceback."""
+        logged = len(self.controller.log)
+        try:
+            yield
+        except SegTruthError as error:
+            self.controller.say(str(error), error=True)
+        except Exception as error:
+            logging.exception("SegTruth")
+            self.controller.say(f"Unexpected error: {error}", error=True)
+            if dialog:
+                slicer.util.errorDisplay(f"Unexpected error: {error}", detailedText=traceback.format_exc())
+            dialog = False
+        self.refresh()
+        if dialog and self.controller.error and len(self.controller.log) > logged:
+            slicer.util.errorDisplay(self.controller.status, windowTitle="SegTruth")
+
+    # -- auto-segment ------------------------------------------------------------------------------------------
+    def onModelChosen(self, index) -> None:
+        with self.reported(dialog=False):
+            if index == len(self._modelChoices):
+                folder = qt.QFileDialog.getExistingDirectory(
+                    self.parent, "Model folder (nnU-Net results, MONAI bundle, or a folder with a .card.json)"
+                )
+                if folder:
+                    self._modelFolders.append(folder)
+                    self._parameterNode.model = folder
+                self.fillModels()
+            elif 0 <= index < len(self._modelChoices):
+                self._parameterNode.model = self._modelChoices[index].key
+
+    def onApply(self) -> None:
+        p = self._parameterNode
+        with self.reported():
+            if not self.controller.run.busy:
+                needed = self.controller.missing_dependencies(p)
+                if needed:
+                    if not slicer_deps.install(needed, confirm=self.confirmInstall):
+                        self.controller.say("Auto-segmentation needs those packages; nothing was installed.", True)
+                        return
+                    self.fillModels()
+            self.controller.apply(p)
+            if self.controller.run.state is RunState.RUNNING:
+                self._timer.start()
+
+    @staticmethod
+    def confirmInstall(text) -> bool:
+        return slicer.util.confirmOkCancelDisplay(text, windowTitle="SegTruth: install Python packages")
+
+    def onPoll(self) -> None:
+        with self.reported():
+            if not self.controller.poll(self._parameterNode):
+                self._timer.stop()
+
+    # -- labels --------------------------------------------------------------------------------------------------
+    def onLabelEdited(self, row, column) -> None:
+        with self.reported(dialog=False):
+            item = self.ui.labelTableWidget.item(row, column)
+            self.controller.edit_label(self._parameterNode, row, column, item.text() if item else "")
+
+    def onLabelDoubleClicked(self, row, column) -> None:
+        if COLUMNS[column] != "color":
+            return
+        with self.reported(dialog=False):
+            current = self.controller.labels.rows[row].color
+            color = qt.QColorDialog.getColor(qt.QColor(current), self.parent, "Label color")
+            if color.isValid():
+                self.controller.edit_label(self._parameterNode, row, column, color.name())
+
+    def onAddLabel(self) -> None:
+        with self.reported(dialog=False):
+            self.controller.add_label(self._parameterNode)
+
+    def onRemoveLabel(self) -> None:
+        with self.reported(dialog=False):
+            self.controller.remove_label(self._parameterNode, self.ui.labelTableWidget.currentRow())
+
+    def onLabelsFromSegments(self) -> None:
+        with self.reported():
+            self.controller.labels_from_segments(self._parameterNode)
+
+    def onLoadLabels(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(self.parent, "Load label table", "", "Label tables (*.csv *.json)")
+        if path:
+            with self.reported():
+                self.controller.load_labels(self._parameterNode, path)
+
+    def onSaveLabels(self) -> None:
+        path = qt.QFileDialog.getSaveFileName(self.parent, "Save label table", "", "Label tables (*.csv *.json)")
+        if path:
+            with self.reported():
+                self.controller.save_labels(path)
+
+    def onApplyLabels(self) -> None:
+        with self.reported():
+            self.controller.apply_labels(self._parameterNode)
+
+    # -- export --------------------------------------------------------------------------------------------------
     def onExport(self) -> None:
         p = self._parameterNode
-        try:
-            path = self.logic.export(p.segmentation, p.inputVolume, p.outputPath, p.labelTablePath or None)
-        except SegTruthError as error:
-            self.ui.statusLabel.text = str(error)
-            slicer.util.errorDisplay(str(error))
-            return
-        self.ui.statusLabel.text = f"Wrote {path}"
+        with self.reported():
+            plan = self.controller.plan_export(p)
+            if plan is None:
+                return
+            overwrite = False
+            if plan.existing:
+                question = f"Replace {' and '.join(plan.existing)}? The existing annotation will be lost."
+                if not slicer.util.confirmOkCancelDisplay(question, windowTitle="SegTruth export"):
+                    self.controller.say("Export cancelled; nothing was replaced.")
+                    return
+                overwrite = True
+            slicer.app.setOverrideCursor(qt.Qt.WaitCursor)
+            try:
+                result = self.controller.export(p, plan, overwrite=overwrite)
+            finally:
+                slicer.app.restoreOverrideCursor()
+            if result is not None and plan.qc_path is not None and plan.qc_path.is_file():
+                picture = qt.QPixmap(str(plan.qc_path))
+                self.ui.qcPictureLabel.setPixmap(picture.scaledToWidth(min(picture.width(), 420)))
+                self.ui.qcPictureLabel.toolTip = str(plan.qc_path)
 
 
 class SegTruthLogic(ScriptedLoadableModuleLogic):
-    """Facade for the Python console: the application's scene wrapped in a SegTruth session."""
+    """For the Python console: the application's scene as a SegTruth session, and the panel's parameter node.
+
+    Everything else is in the SegTruthLogic package (see the README's console section).
+    """
+
+    EDITOR_NODE_TAG = "SegTruth"
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
+        self._session = None
 
     def getParameterNode(self):
         return SegTruthParameterNode(super().getParameterNode())
 
     @property
-    def session(self) -> Session:
-        return Session.from_slicer()
+    def session(self):
+        if self._session is None or self._session.scene is not slicer.mrmlScene:
+            self._session = Session.from_slicer()
+        return self._session
 
-    def export(self, segmentationNode, volumeNode, path: str, labelTablePath: str | None = None):
-        from SegTruthLogic.export import export
-        from SegTruthLogic.labels import LabelTable
-
-        table = LabelTable.read(labelTablePath) if labelTablePath else None
-        return export(self.session, segmentationNode, volumeNode, path, table)
+    def segmentEditorNode(self):
+        """The Segment Editor node of the SegTruth panel (its own, so the Segment Editor module keeps its state)."""
+        node = slicer.mrmlScene.GetSingletonNode(self.EDITOR_NODE_TAG, "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = slicer.mrmlScene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
+            node.UnRegister(None)
+            node.SetSingletonTag(self.EDITOR_NODE_TAG)
+            node = slicer.mrmlScene.AddNode(node)
+        return node
 
 
 class SegTruthTest(ScriptedLoadableModuleTest):
@@ -147,11 +500,10 @@ class SegTruthTest(ScriptedLoadableModuleTest):
         self.test_pytest_suite()
 
     def test_pytest_suite(self) -> None:
-        try:
-            import pytest
-        except ImportError:
-            slicer.util.pip_install("pytest hypothesis nibabel")
-            import pytest
+        if not PYTHON_OK:
+            self.skipTest(VERSION_MESSAGE)
+        from SegTruthLogic.gui.selftest import run_suite
+
         testing = os.path.join(_ROOT, "Testing")
-        result = pytest.main([testing, "-q", "-p", "no:cacheprovider"])
+        result = run_suite(testing)
         self.assertEqual(result, 0, f"pytest in {testing} failed with exit code {result}")

@@ -1,0 +1,652 @@
+"""The module file's glue, run against stand-ins for what only the Slicer application has (Qt widgets, the module
+base classes, the parameter-node wrapper), with Slicer's real MRML classes and ``slicer.util`` underneath.
+
+The widgets are built from SegTruth.ui itself and offer only the Qt/Slicer methods the module may call, so a
+misspelt call, a missing widget or a slot that raises fails here. What the stand-ins cannot show (that Slicer's
+designer plugins build these widgets, the real parameterNodeWrapper's binding) is checked statically in
+test_module_static.py against Slicer 5.8's sources.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib.util
+import sys
+import time
+import types
+import typing
+import unittest
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import slicer
+
+from SegTruthLogic import SegTruthError
+from SegTruthLogic.gui import PanelController, RunState
+from SegTruthLogic.segments import segment_ids
+from SegTruthLogic.tools.threshold import threshold
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE_FILE = ROOT / "SegTruth" / "SegTruth.py"
+UI_FILE = ROOT / "SegTruth" / "Resources" / "UI" / "SegTruth.ui"
+
+
+# -- Qt stand-ins -----------------------------------------------------------------------------------------------------
+class Signals:
+    def __init__(self) -> None:
+        self.slots: dict[str, object] = {}
+        self._blocked = False
+
+    def connect(self, signal: str, slot) -> None:
+        self.slots[signal] = slot
+
+    def blockSignals(self, blocked: bool) -> bool:
+        previous, self._blocked = self._blocked, blocked
+        return previous
+
+    def emit(self, signal: str, *args) -> None:
+        if not self._blocked:
+            slot = self.slots[signal]
+            slot(*args[: slot.__code__.co_argcount - 1])  # PythonQt drops arguments a slot does not take
+
+
+class Widget(Signals):
+    def __init__(self, name: str, parameter: str | None = None) -> None:
+        super().__init__()
+        self.name, self._parameter = name, parameter
+        self.enabled, self.visible, self.toolTip, self.text = True, True, "", ""
+
+    def property(self, name: str):
+        return self._parameter if name == "SlicerParameterName" else None
+
+    def setStyleSheet(self, sheet: str) -> None:
+        self.styleSheet = sheet
+
+
+class Label(Widget):
+    def setPixmap(self, pixmap) -> None:
+        self.pixmap = pixmap
+
+
+class ProgressBar(Widget):
+    value = 0
+
+
+class PlainText(Widget):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.lines: list[str] = []
+
+    def appendPlainText(self, line: str) -> None:
+        self.lines.append(line)
+
+
+class ComboBox(Widget):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.items: list[str] = []
+        self.tips: dict[int, str] = {}
+        self.currentIndex = -1
+
+    def clear(self) -> None:
+        self.items, self.currentIndex = [], -1
+
+    def addItem(self, text: str) -> None:
+        self.items.append(text)
+
+    def setItemData(self, index: int, value, role) -> None:
+        self.tips[index] = value
+
+
+class Header:
+    def setStretchLastSection(self, stretch: bool) -> None:
+        pass
+
+
+class TableWidget(Widget):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.cells: dict[tuple[int, int], QTableWidgetItem] = {}
+        self.rows, self.columns, self.current = 0, 0, -1
+
+    def setColumnCount(self, count: int) -> None:
+        self.columns = count
+
+    def setHorizontalHeaderLabels(self, labels: list[str]) -> None:
+        assert len(labels) == self.columns
+
+    def horizontalHeader(self) -> Header:
+        return Header()
+
+    def setRowCount(self, count: int) -> None:
+        self.rows = count
+        self.cells = {k: v for k, v in self.cells.items() if k[0] < count}
+
+    def setItem(self, row: int, column: int, item) -> None:
+        assert row < self.rows and column < self.columns
+        self.cells[(row, column)] = item
+
+    def item(self, row: int, column: int):
+        return self.cells.get((row, column))
+
+    def currentRow(self) -> int:
+        return self.current
+
+    def type_into(self, row: int, column: int, text: str) -> None:
+        """What a person's edit does: the item changes, then cellChanged fires."""
+        self.cells[(row, column)] = QTableWidgetItem(text)
+        self.emit("cellChanged(int,int)", row, column)
+
+
+class SegmentEditor(Widget):
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.segmentation = self.volume = self.editorNode = None
+        self.readOnly = False
+        self.unorderedEffectsVisible = False
+        self.effects: list[str] = []
+        self.shortcuts = False
+
+    def setMRMLSegmentEditorNode(self, node) -> None:
+        assert node is None or node.IsA("vtkMRMLSegmentEditorNode")
+        self.editorNode = node
+
+    def setEffectNameOrder(self, names: list[str]) -> None:
+        self.effects = list(names)
+
+    def setSegmentationNode(self, node) -> None:
+        self.segmentation = node
+
+    def segmentationNodeID(self) -> str:
+        return self.segmentation.GetID() if self.segmentation else ""
+
+    def setSourceVolumeNode(self, node) -> None:
+        self.volume = node
+
+    def sourceVolumeNodeID(self) -> str:
+        return self.volume.GetID() if self.volume else ""
+
+    def installKeyboardShortcuts(self) -> None:
+        self.shortcuts = True
+
+    def uninstallKeyboardShortcuts(self) -> None:
+        self.shortcuts = False
+
+    def updateWidgetFromMRML(self) -> None:
+        pass
+
+    def setActiveEffect(self, effect) -> None:
+        assert effect is None
+
+    def removeViewObservations(self) -> None:
+        pass
+
+
+class Root(Widget):
+    def setMRMLScene(self, scene) -> None:
+        self.scene = scene
+
+
+CLASSES = {
+    "QLabel": Label,
+    "QProgressBar": ProgressBar,
+    "QPlainTextEdit": PlainText,
+    "QComboBox": ComboBox,
+    "QTableWidget": TableWidget,
+    "qMRMLSegmentEditorWidget": SegmentEditor,
+    "qMRMLWidget": Root,
+}
+
+
+def widgets_from_ui() -> tuple[Root, types.SimpleNamespace]:
+    ui = types.SimpleNamespace()
+    root = None
+    for element in ET.parse(UI_FILE).getroot().iter("widget"):
+        parameter = next(
+            (p.findtext("string") for p in element.findall("property") if p.get("name") == "SlicerParameterName"),
+            None,
+        )
+        widget = CLASSES.get(element.get("class"), Widget)(element.get("name"), parameter)
+        setattr(ui, element.get("name"), widget)
+        root = root or widget
+    return root, ui
+
+
+class QTableWidgetItem:
+    def __init__(self, text: str = "") -> None:
+        self._text = text
+
+    def text(self) -> str:
+        return self._text
+
+    def setFlags(self, flags) -> None:
+        self.flags = flags
+
+    def setBackground(self, brush) -> None:
+        self.background = brush
+
+    def setToolTip(self, tip: str) -> None:
+        self.tip = tip
+
+
+class QColor:
+    def __init__(self, name: str = "") -> None:
+        self._name = name
+
+    @staticmethod
+    def isValidColor(name: str) -> bool:
+        return name.startswith("#") and len(name) == 7
+
+    def isValid(self) -> bool:
+        return self.isValidColor(self._name)
+
+    def name(self) -> str:
+        return self._name
+
+
+class QTimer(Signals):
+    def __init__(self) -> None:
+        super().__init__()
+        self.active = False
+
+    def setInterval(self, ms: int) -> None:
+        self.interval = ms
+
+    def start(self) -> None:
+        self.active = True
+
+    def stop(self) -> None:
+        self.active = False
+
+
+class Dialogs:
+    """QFileDialog / QColorDialog answers chosen by the test."""
+
+    folder = ""
+    open_file = ""
+    save_file = ""
+    color = "#00ff00"
+
+    @classmethod
+    def getExistingDirectory(cls, parent, caption: str) -> str:
+        return cls.folder
+
+    @classmethod
+    def getOpenFileName(cls, parent, caption, folder, filters) -> str:
+        return cls.open_file
+
+    @classmethod
+    def getSaveFileName(cls, parent, caption, folder, filters) -> str:
+        return cls.save_file
+
+    @classmethod
+    def getColor(cls, initial, parent, title):
+        return QColor(cls.color)
+
+
+def fake_qt() -> types.ModuleType:
+    qt = types.ModuleType("qt")
+    qt.QTimer, qt.QTableWidgetItem, qt.QColor = QTimer, QTableWidgetItem, QColor
+    qt.QBrush = lambda color: ("brush", color.name())
+    qt.QLabel = lambda text: Label(text)
+    qt.QPixmap = lambda path: types.SimpleNamespace(path=path, width=lambda: 600, scaledToWidth=lambda w: ("scaled", w))
+    qt.QFileDialog = qt.QColorDialog = Dialogs
+    qt.Qt = types.SimpleNamespace(ItemIsSelectable=1, ItemIsEnabled=32, ToolTipRole=3, WaitCursor=16)
+    return qt
+
+
+# -- Slicer application stand-ins -------------------------------------------------------------------------------------
+class WithinRange:
+    def __init__(self, low, high) -> None:
+        self.low, self.high = low, high
+
+
+def parameter_node_wrapper(cls):
+    """Enough of Slicer's wrapper: typed attributes over a scripted module node, Modified on every change."""
+    hints = typing.get_type_hints(cls, include_extras=True)  # as Slicer does: the annotations must evaluate
+    defaults = {name: getattr(cls, name, None) for name in hints}
+
+    class Wrapper:
+        def __init__(self, node) -> None:
+            object.__setattr__(self, "parameterNode", node)
+            object.__setattr__(self, "_values", dict(defaults))
+            object.__setattr__(self, "guis", {})
+
+        def __getattr__(self, name):
+            if name in hints:
+                return self._values[name]
+            raise AttributeError(name)
+
+        def __setattr__(self, name, value) -> None:
+            assert name in hints, f"{name} is not a parameter"
+            kind = (
+                typing.get_args(hints[name])[0] if typing.get_origin(hints[name]) is typing.Annotated else hints[name]
+            )
+            if isinstance(kind, type) and issubclass(kind, enum.Enum | Path | str | bool | int):
+                assert isinstance(value, kind), f"{name} = {value!r} is not a {kind.__name__}"
+            self._values[name] = value
+            self.parameterNode.Modified()
+
+        def connectGui(self, gui) -> int:
+            bound = {w.property("SlicerParameterName") for w in vars(gui).values() if w.property("SlicerParameterName")}
+            assert bound <= set(hints), bound - set(hints)
+            tag = len(self.guis) + 1
+            self.guis[tag] = gui
+            return tag
+
+        def disconnectGui(self, tag) -> None:
+            self.guis.pop(tag, None)
+
+        def AddObserver(self, event, callback, priority=0.0):
+            return self.parameterNode.AddObserver(event, callback, priority)
+
+        def RemoveObserver(self, tag) -> None:
+            self.parameterNode.RemoveObserver(tag)
+
+    Wrapper.__name__ = cls.__name__
+    return Wrapper
+
+
+class ModuleWidgetBase:
+    def __init__(self, parent=None) -> None:
+        self.parent = parent or types.SimpleNamespace(isEntered=True)
+        self.layout = types.SimpleNamespace(widgets=[], addWidget=lambda w: self.layout.widgets.append(w))
+
+    def setup(self) -> None:
+        pass
+
+    def resourcePath(self, filename: str) -> str:
+        return str(MODULE_FILE.parent / "Resources" / filename)
+
+
+class ModuleLogicBase:
+    def __init__(self) -> None:
+        pass
+
+    def getParameterNode(self):
+        node = slicer.mrmlScene.GetSingletonNode("SegTruth", "vtkMRMLScriptedModuleNode")
+        if node is None:
+            node = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScriptedModuleNode")
+            node.SetSingletonTag("SegTruth")
+        return node
+
+
+class ModuleBase:
+    def __init__(self, parent) -> None:
+        self.parent = parent
+
+
+class Recorder:
+    def __init__(self, answer=True) -> None:
+        self.calls: list[tuple] = []
+        self.answer = answer
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        return self.answer
+
+
+@pytest.fixture
+def app(session, monkeypatch):
+    """The SegTruth module file loaded against the stand-ins, on a headless scene."""
+    monkeypatch.setitem(sys.modules, "qt", fake_qt())
+    monkeypatch.setitem(sys.modules, "ctk", types.ModuleType("ctk"))
+    sl = types.ModuleType("slicer.ScriptedLoadableModule")
+    sl.ScriptedLoadableModule, sl.ScriptedLoadableModuleWidget = ModuleBase, ModuleWidgetBase
+    sl.ScriptedLoadableModuleLogic, sl.ScriptedLoadableModuleTest = ModuleLogicBase, unittest.TestCase
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", sl)
+    pnw = types.ModuleType("slicer.parameterNodeWrapper")
+    pnw.parameterNodeWrapper, pnw.WithinRange = parameter_node_wrapper, WithinRange
+    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", pnw)
+
+    s = session
+    monkeypatch.setattr(slicer, "mrmlScene", s.scene, raising=False)
+    cursor = []
+    fake_app = types.SimpleNamespace(
+        applicationLogic=lambda: s.app_logic,
+        setOverrideCursor=lambda c: cursor.append(c),
+        restoreOverrideCursor=lambda: cursor.pop(),
+        testingEnabled=lambda: True,
+    )
+    monkeypatch.setattr(slicer, "app", fake_app, raising=False)
+    logics = {
+        "colors": s.colors,
+        "volumes": s.volumes,
+        "segmentations": s.segmentations,
+        "subjecthierarchy": s.subject_hierarchy,
+        "terminologies": s.terminologies,
+    }
+    modules = types.SimpleNamespace(**{k: types.SimpleNamespace(logic=lambda v=v: v) for k, v in logics.items()})
+    monkeypatch.setattr(slicer, "modules", modules, raising=False)
+    root, ui = widgets_from_ui()
+    monkeypatch.setattr(slicer.util, "loadUI", lambda path: root if Path(path) == UI_FILE else None, raising=False)
+    monkeypatch.setattr(slicer.util, "childWidgetVariables", lambda widget: ui, raising=False)
+    errors, confirm = Recorder(), Recorder(answer=True)
+    monkeypatch.setattr(slicer.util, "errorDisplay", errors, raising=False)
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", confirm, raising=False)
+
+    spec = importlib.util.spec_from_file_location("SegTruth", MODULE_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    widget = module.SegTruthWidget()
+    widget.setup()
+    yield types.SimpleNamespace(module=module, widget=widget, ui=ui, root=root, errors=errors, confirm=confirm)
+    widget.cleanup()
+
+
+def add_data(session, path: Path):
+    return session.volumes.AddArchetypeVolume(str(path), path.name.split(".")[0], 4)
+
+
+def finish(app, timeout: float = 30.0) -> None:
+    """Fire the poll timer until the job is over, as Qt would every 200 ms."""
+    end = time.monotonic() + timeout
+    while app.widget._timer.active:
+        assert time.monotonic() < end
+        app.widget._timer.emit("timeout()")
+        time.sleep(0.01)
+
+
+# -- tests ---------------------------------------------------------------------------------------------------------------
+def test_module_registers_as_a_segmentation_module(app):
+    parent = types.SimpleNamespace()
+    app.module.SegTruth(parent)
+    assert parent.title == "SegTruth" and parent.categories == ["Segmentation"]
+    assert parent.helpText and parent.acknowledgementText and parent.contributors
+
+
+def test_setup_binds_the_panel(app, session, two_boxes):
+    ui, widget = app.ui, app.widget
+    assert app.root.scene is session.scene
+    assert ui.segmentEditorWidget.editorNode.GetSingletonTag() == "SegTruth"
+    assert ui.segmentEditorWidget.effects[:3] == ["Threshold", "Grow from seeds", "Islands"]
+    assert ui.labelTableWidget.columns == 4
+    assert ui.modelComboBox.items[-1] == "Choose a model folder…" and "deepbet" in ui.modelComboBox.items
+    assert ui.applyButton.text == "Apply" and not ui.applyButton.enabled
+    assert ui.applyButton.toolTip == "Choose the source volume."
+    p = widget._parameterNode
+    p.inputVolume = add_data(session, two_boxes)
+    assert p.segmentation is not None  # a volume gets a segmentation for the editor
+    assert ui.segmentEditorWidget.segmentation is p.segmentation and ui.segmentEditorWidget.volume is p.inputVolume
+    ui.modelComboBox.emit("activated(int)", ui.modelComboBox.items.index("deepbet"))
+    assert p.model == "deepbet" and ui.applyButton.enabled
+    widget.enter()
+    assert ui.segmentEditorWidget.shortcuts
+    widget.exit()
+    assert not ui.segmentEditorWidget.shortcuts
+
+
+def test_apply_cancel_and_poll_through_the_buttons(app, session, two_boxes):
+    from test_module_controller import FakeRunner
+
+    ui, widget = app.ui, app.widget
+    p = widget._parameterNode
+    p.inputVolume = add_data(session, two_boxes)
+    p.model = "deepbet"
+    widget.controller.runner = FakeRunner(session, steps=300, delay=0.01)
+    widget.controller.missing_dependencies = lambda params: __import__("SegTruthLogic").slicer_deps.Missing()
+    ui.applyButton.emit("clicked(bool)", False)
+    assert widget._timer.active and ui.applyButton.text == "Cancel" and not ui.inputVolumeSelector.enabled
+    assert ui.segmentEditorWidget.readOnly and ui.progressBar.visible
+    ui.applyButton.emit("clicked(bool)", False)
+    assert ui.applyButton.text == "Cancelling…" and not ui.applyButton.enabled
+    finish(app)
+    assert widget.controller.run.state is RunState.CANCELLED
+    assert ui.applyButton.text == "Apply" and ui.applyButton.enabled and not ui.segmentEditorWidget.readOnly
+    assert "cancelled" in ui.statusLabel.text and segment_ids(p.segmentation) == []
+    assert app.errors.calls == []  # a cancel is not an error
+    widget.controller.runner = FakeRunner(session, steps=3)
+    ui.applyButton.emit("clicked(bool)", False)
+    finish(app)
+    assert widget.controller.run.state is RunState.DONE
+    assert [ui.labelTableWidget.item(0, c).text() for c in range(2)] == ["liver", "4"]
+    assert "Fake model labelled 1 structure." in ui.logText.lines
+
+
+def test_a_failing_job_reaches_the_person_as_one_sentence(app, session, two_boxes):
+    from test_module_controller import FakeRunner
+
+    widget = app.widget
+    p = widget._parameterNode
+    p.inputVolume = add_data(session, two_boxes)
+    p.model = "deepbet"
+    widget.controller.runner = FakeRunner(session, steps=1, fail="Model 'deepbet' expects a T1 image.")
+    widget.controller.missing_dependencies = lambda params: __import__("SegTruthLogic").slicer_deps.Missing()
+    app.ui.applyButton.emit("clicked(bool)", False)
+    finish(app)
+    assert app.errors.calls[-1][0] == ("Model 'deepbet' expects a T1 image.",)
+    assert (
+        app.ui.statusLabel.text == "Model 'deepbet' expects a T1 image." and "c0392b" in app.ui.statusLabel.styleSheet
+    )
+
+
+def test_apply_asks_before_installing_and_stops_when_declined(app, session, two_boxes, monkeypatch):
+    from SegTruthLogic import slicer_deps
+
+    widget = app.widget
+    p = widget._parameterNode
+    p.inputVolume = add_data(session, two_boxes)
+    p.model = "deepbet"
+    monkeypatch.setattr(PanelController, "missing_dependencies", lambda self, p: slicer_deps.Missing(torch=True))
+    app.confirm.answer = False
+    app.ui.applyButton.emit("clicked(bool)", False)
+    assert "PyTorch" in app.confirm.calls[0][0][0]
+    assert widget.controller.run.state is RunState.IDLE and not widget._timer.active
+    assert "nothing was installed" in app.ui.statusLabel.text
+
+
+def test_label_table_widget_edits_reach_the_segments(app, session, two_boxes, tmp_path):
+    ui, widget = app.ui, app.widget
+    p = widget._parameterNode
+    p.inputVolume = add_data(session, two_boxes)
+    threshold(session, p.segmentation, p.inputVolume, "box", 150, 250)
+    ui.labelsFromSegmentsButton.emit("clicked(bool)", False)
+    table = ui.labelTableWidget
+    assert table.rows == 1 and table.item(0, 0).text() == "box"
+    assert table.item(0, 2).background == ("brush", table.item(0, 2).text())
+    table.type_into(0, 0, "kidney")
+    table.type_into(0, 1, "seven")
+    assert "no integer value" in ui.statusLabel.text and not ui.applyLabelsButton.enabled
+    assert app.errors.calls == []  # typing mistakes show in the status line, without dialogs
+    table.type_into(0, 1, "7")
+    table.emit("cellDoubleClicked(int,int)", 0, 2)  # the color picker answers #00ff00
+    ui.addLabelButton.emit("clicked(bool)", False)
+    table.current = 1
+    ui.removeLabelButton.emit("clicked(bool)", False)
+    ui.applyLabelsButton.emit("clicked(bool)", False)
+    segment = p.segmentation.GetSegmentation().GetSegment(segment_ids(p.segmentation)[0])
+    assert segment.GetName() == "kidney" and np.allclose(segment.GetColor(), (0, 1, 0))
+    Dialogs.save_file = str(tmp_path / "labels.json")
+    ui.saveLabelsButton.emit("clicked(bool)", False)
+    assert (tmp_path / "labels.json").is_file()
+    Dialogs.open_file = str(tmp_path / "missing.csv")
+    ui.loadLabelsButton.emit("clicked(bool)", False)
+    assert "not found" in ui.statusLabel.text and app.errors.calls
+
+
+def test_export_button_writes_and_asks_before_replacing(app, session, two_boxes, tmp_path):
+    ui, widget = app.ui, app.widget
+    p = widget._parameterNode
+    p.inputVolume = add_data(session, two_boxes)
+    threshold(session, p.segmentation, p.inputVolume, "box", 150, 250)
+    p.exportFolder = tmp_path
+    p.exportName = "boxes"
+    ui.exportButton.emit("clicked(bool)", False)
+    written = tmp_path / "boxes.nii.gz"
+    assert written.is_file() and (tmp_path / "boxes_qc.png").is_file(), ui.statusLabel.text
+    assert ui.qcPictureLabel.pixmap == ("scaled", 420)
+    before = written.read_bytes()
+    app.confirm.answer = False
+    ui.exportButton.emit("clicked(bool)", False)
+    assert "Replace" in app.confirm.calls[-1][0][0] and written.read_bytes() == before
+    assert "nothing was replaced" in ui.statusLabel.text
+    app.confirm.answer = True
+    p.exportFormat = app.module.ExportFormat.SEG_NRRD
+    ui.exportButton.emit("clicked(bool)", False)
+    assert (tmp_path / "boxes.seg.nrrd").is_file()
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(written)))
+    assert int((labels == 1).sum()) == 6000
+
+
+def test_an_unexpected_error_is_shown_with_details_not_raised(app, session, two_boxes, monkeypatch):
+    widget = app.widget
+    widget._parameterNode.inputVolume = add_data(session, two_boxes)
+
+    def broken(self, p):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(PanelController, "plan_export", broken)
+    app.ui.exportButton.emit("clicked(bool)", False)  # must not raise
+    (args, kwargs) = app.errors.calls[-1]
+    assert args == ("Unexpected error: division by zero",) and "ZeroDivisionError" in kwargs["detailedText"]
+
+
+def test_choosing_a_model_folder(app, tmp_path):
+    Dialogs.folder = str(tmp_path)
+    combo = app.ui.modelComboBox
+    combo.emit("activated(int)", len(combo.items) - 1)
+    assert app.widget._parameterNode.model == str(tmp_path)
+    assert combo.items[combo.currentIndex] == f"Folder: {tmp_path.name}"
+
+
+def test_closing_the_scene_resets_the_panel(app, session, two_boxes):
+    from test_module_controller import FakeRunner
+
+    widget = app.widget
+    p = widget._parameterNode
+    p.inputVolume = add_data(session, two_boxes)
+    p.model = "deepbet"
+    widget.controller.runner = FakeRunner(session, steps=500)
+    widget.controller.missing_dependencies = lambda params: __import__("SegTruthLogic").slicer_deps.Missing()
+    app.ui.applyButton.emit("clicked(bool)", False)
+    widget.onSceneStartClose(None, None)
+    assert not widget._timer.active and widget.controller.run.state is RunState.IDLE
+    assert widget._parameterNode is None
+    widget.onSceneEndClose(None, None)
+    assert widget._parameterNode is not None
+
+
+def test_the_logic_facade_gives_the_applications_session(app, session):
+    logic = app.module.SegTruthLogic()
+    assert logic.session.scene is session.scene and not logic.session.headless
+    assert logic.segmentEditorNode() is logic.segmentEditorNode()
+
+
+def test_an_old_slicer_gets_a_message_instead_of_a_traceback(app, monkeypatch):
+    monkeypatch.setattr(app.module, "PYTHON_OK", False)
+    widget = app.module.SegTruthWidget()
+    widget.setup()
+    (label,) = widget.layout.widgets
+    assert "needs Slicer 5.10 or newer" in label.name  # the stand-in QLabel keeps its text as its name
+
+
+def test_segtrutherror_from_a_slot_is_reported(app, monkeypatch):
+    def refuse(self, p):
+        raise SegTruthError("The label table is empty; add labels or take them from the segments.")
+
+    monkeypatch.setattr(PanelController, "apply_labels", refuse)
+    app.ui.applyLabelsButton.emit("clicked(bool)", False)
+    assert app.ui.statusLabel.text.startswith("The label table is empty")
