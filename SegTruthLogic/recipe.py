@@ -47,6 +47,7 @@ TOOLS: dict[str, str] = {
     "margin": "SegTruthLogic.tools.margin:margin",
     "logical": "SegTruthLogic.tools.logical:logical_operation",
     "remove_segment": "SegTruthLogic.segments:remove_segment",
+    "segment": "SegTruthLogic.batch.model_step:segment",
 }
 _INJECTED = {"session", "segmentation_node", "volume", "table", "progress", "cancel"}
 
@@ -158,6 +159,16 @@ def _parse_step(entry: Any, number: int, where: str) -> Step:
         raise SegTruthError(
             f"{where}, step {number} ({name}): unknown parameters {unknown}; accepted: {', '.join(allowed)}."
         )
+    missing = [
+        key
+        for key, parameter in accepted.items()
+        if key not in _INJECTED
+        and key not in params
+        and parameter.default is inspect.Parameter.empty
+        and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    if missing:
+        raise SegTruthError(f"{where}, step {number} ({name}): missing parameters {missing}.")
     if "options" in params:
         try:
             EditOptions(**_tupled(params["options"]))

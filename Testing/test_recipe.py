@@ -52,6 +52,7 @@ def test_json_recipe(tmp_path, two_boxes):
         ("steps: {threshold: {}}", "list of steps"),
         ("steps: []\nextra: 1", "unknown recipe keys"),
         ("steps: [threshold]", "write each step as"),
+        ("steps: [{threshold: {low: 1}}]", "missing parameters \\['segment'\\]"),
         ("steps: [{threshold: {segment: x}}\n", "not valid YAML"),
     ],
 )

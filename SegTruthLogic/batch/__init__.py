@@ -1,0 +1,25 @@
+"""Batch: one recipe over hundreds of cases, resumable, on N local processes or a Ray cluster.
+
+    segtruth batch recipe.yaml manifest.csv -o out --workers 2
+    segtruth batch recipe.yaml 'scans/*.nii.gz' -o out --engine ray --address auto
+
+Kept free of heavy imports: the recipe step ``segment`` (model_step) is looked up through this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["BatchCase", "BatchReport", "batch_cases", "run_batch"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("BatchReport", "run_batch"):
+        from . import run
+
+        return getattr(run, name)
+    if name in ("BatchCase", "batch_cases"):
+        from . import cases
+
+        return getattr(cases, name)
+    raise AttributeError(name)
