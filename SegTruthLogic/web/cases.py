@@ -1,0 +1,130 @@
+"""The cases a web session offers, and where each one is saved.
+
+``segtruth serve CASES`` takes a manifest (``case,image,segmentation`` CSV or JSON, the ``segtruth dataset``
+format), a folder (its manifest, else every image in it), or one image file. A case is saved beside its
+image as ``CASE.seg.nrrd`` (the manifest's own ``.seg.nrrd`` when it names one), so a served folder is
+itself a dataset ``segtruth dataset`` reads, and its labelmap export goes to ``labels/CASE.<ext>`` beside
+the image: a subfolder, because an extra image next to the cases would be taken for another case.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import full_suffix
+from ..dataset.manifest import CASE_ID, MANIFEST_NAMES, read_manifest
+from ..errors import SegTruthError
+from ..sample_data import ct_chest_paths
+from ..session import RESOURCES
+from ..volumes import IMAGE_SUFFIXES
+
+SEGMENTATION_SUFFIX = ".seg.nrrd"
+LABELS_FOLDER = "labels"
+SAMPLE_FOLDER = "segtruth-sample"
+SAMPLE_LABELS = RESOURCES / "Labels" / "chest_ct.csv"
+
+
+@dataclass(frozen=True)
+class WebCase:
+    """One case: its image, the annotation it starts from (if any), and the two files Save writes."""
+
+    case: str
+    image: Path
+    segmentation: Path | None
+    seg_output: Path
+    labelmap_output: Path
+
+    def start_from(self) -> Path | None:
+        """The annotation to open: this app's own save when there is one, else the listed segmentation."""
+        if self.seg_output.is_file():
+            return self.seg_output
+        return self.segmentation
+
+
+def outputs_for(case: str, image: Path, segmentation: Path | None = None) -> tuple[Path, Path]:
+    """``.seg.nrrd`` and labelmap paths of a case: beside its image, the labelmap in ``labels/``."""
+    folder = image.parent
+    seg = segmentation if segmentation is not None and full_suffix(segmentation) == SEGMENTATION_SUFFIX else None
+    labelmap_suffix = ".nii.gz" if full_suffix(image) in (".nii", ".nii.gz") else ".nrrd"
+    return seg or folder / f"{case}{SEGMENTATION_SUFFIX}", folder / LABELS_FOLDER / f"{case}{labelmap_suffix}"
+
+
+def make_case(case: str, image: Path, segmentation: Path | None = None, where: str = "") -> WebCase:
+    if not CASE_ID.fullmatch(case):
+        raise SegTruthError(
+            f"{where or image}: case id {case!r} may only hold letters, digits, '.', '_' and '-' (it names the saved files)."
+        )
+    seg_output, labelmap_output = outputs_for(case, image, segmentation)
+    return WebCase(case, image, segmentation, seg_output, labelmap_output)
+
+
+def _image_stem(path: Path) -> str:
+    suffix = full_suffix(path)
+    return path.name[: -len(suffix)] if suffix else path.name
+
+
+def images_in_folder(folder: Path) -> list[WebCase]:
+    """Every image ``CASE.<nrrd|nii.gz|nii|mha>`` of a folder, with ``CASE.seg.nrrd`` when it is there."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    cases: dict[str, Path] = {}
+    for path in files:
+        if full_suffix(path) == SEGMENTATION_SUFFIX or full_suffix(path) not in IMAGE_SUFFIXES:
+            continue
+        stem = _image_stem(path)
+        if stem in cases:
+            raise SegTruthError(
+                f"{folder}: {cases[stem].name} and {path.name} are both case {stem!r}; keep one image per case name."
+            )
+        cases[stem] = path
+    if not cases:
+        raise SegTruthError(
+            f"{folder}: holds no manifest.csv/manifest.json and no images (.nrrd, .nii.gz, .nii, .mha)."
+        )
+    out = []
+    for stem, image in cases.items():
+        seg = folder / f"{stem}{SEGMENTATION_SUFFIX}"
+        out.append(make_case(stem, image, seg if seg.is_file() else None, f"{folder}/{image.name}"))
+    return out
+
+
+def read_web_cases(source: str | Path) -> list[WebCase]:
+    """Cases from a manifest file, a folder (its manifest, else its images) or a single image file."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        for name in MANIFEST_NAMES:
+            if (path / name).is_file():
+                return _from_manifest(path / name)
+        return images_in_folder(path)
+    if not path.exists():
+        raise SegTruthError(f"{path}: not found; give a folder of cases, a manifest (.csv/.json) or an image file.")
+    if path.suffix.lower() in (".csv", ".json"):
+        return _from_manifest(path)
+    if full_suffix(path) in IMAGE_SUFFIXES:
+        return [make_case(_image_stem(path), path, None)]
+    raise SegTruthError(f"{path}: is neither a manifest (.csv/.json), a folder of cases nor an image file.")
+
+
+def _from_manifest(path: Path) -> list[WebCase]:
+    cases = []
+    for entry in read_manifest(path):
+        # The web editor shows one image per case: the first channel of a multi-channel case.
+        cases.append(make_case(entry.case, entry.images[0], entry.segmentation, entry.where))
+    return cases
+
+
+def sample_cases(folder: str | Path = SAMPLE_FOLDER) -> list[WebCase]:
+    """The sample chest CT copied into ``folder`` (made if absent), so saving never writes into site-packages."""
+    folder = Path(folder)
+    image, _reference = ct_chest_paths()
+    target = folder / "chest.nrrd"
+    if not target.is_file():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = folder / ".chest.nrrd.part"
+            shutil.copyfile(image, partial)
+            partial.replace(target)
+        except OSError as error:
+            raise SegTruthError(f"{folder}: cannot copy the sample CT there ({error.strerror}).") from None
+    return images_in_folder(folder)

@@ -1,0 +1,244 @@
+"""The web front end without a browser: which cases it serves, where Save writes, what Save refuses, the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from SegTruthLogic import SegTruthError
+from SegTruthLogic.web.cases import read_web_cases, sample_cases
+from SegTruthLogic.web.commands import _is_loopback, add_commands, cmd_serve
+
+
+def touch_image(path: Path) -> Path:
+    image = sitk.GetImageFromArray(np.zeros((3, 4, 5), np.int16))
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def test_a_folder_lists_every_image_and_saves_beside_it(tmp_path):
+    touch_image(tmp_path / "b.nii.gz")
+    touch_image(tmp_path / "a.nrrd")
+    (tmp_path / "a.seg.nrrd").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "labels").mkdir()
+    touch_image(tmp_path / "labels" / "a.nrrd")  # a previous labelmap export is not a case
+    cases = read_web_cases(tmp_path)
+    assert [c.case for c in cases] == ["a", "b"]
+    a, b = cases
+    assert a.segmentation == tmp_path / "a.seg.nrrd" and b.segmentation is None
+    assert a.seg_output == tmp_path / "a.seg.nrrd" and a.labelmap_output == tmp_path / "labels" / "a.nrrd"
+    assert b.seg_output == tmp_path / "b.seg.nrrd" and b.labelmap_output == tmp_path / "labels" / "b.nii.gz"
+    assert a.start_from() == tmp_path / "a.seg.nrrd" and b.start_from() is None
+
+
+def test_a_manifest_names_the_cases_and_its_own_segmentation_file(tmp_path):
+    (tmp_path / "img").mkdir()
+    touch_image(tmp_path / "img" / "ct1.nii.gz")
+    touch_image(tmp_path / "img" / "ct2.nii.gz")
+    touch_image(tmp_path / "img" / "ct2_labels.nii.gz")
+    (tmp_path / "ref.seg.nrrd").write_bytes(b"x")
+    (tmp_path / "manifest.csv").write_text(
+        "case,image,segmentation\ncase1,img/ct1.nii.gz,ref.seg.nrrd\ncase2,img/ct2.nii.gz,img/ct2_labels.nii.gz\n"
+    )
+    one, two = read_web_cases(tmp_path)  # a folder with a manifest is read through it
+    assert one.seg_output == tmp_path / "ref.seg.nrrd"  # the manifest's own .seg.nrrd is saved back
+    assert one.labelmap_output == tmp_path / "img" / "labels" / "case1.nii.gz"
+    assert two.segmentation == tmp_path / "img" / "ct2_labels.nii.gz"  # a labelmap is read, never overwritten
+    assert two.seg_output == tmp_path / "img" / "case2.seg.nrrd"
+    assert two.start_from() == tmp_path / "img" / "ct2_labels.nii.gz"
+    (tmp_path / "img" / "case2.seg.nrrd").write_bytes(b"x")
+    assert two.start_from() == tmp_path / "img" / "case2.seg.nrrd"  # this app's own save wins once it exists
+    data = [{"case": "j1", "image": "img/ct1.nii.gz", "segmentation": ""}]
+    (tmp_path / "cases.json").write_text(json.dumps(data))
+    assert [c.case for c in read_web_cases(tmp_path / "cases.json")] == ["j1"]
+
+
+def test_one_image_and_bad_sources(tmp_path):
+    image = touch_image(tmp_path / "scan.mha")
+    (case,) = read_web_cases(image)
+    assert case.case == "scan" and case.labelmap_output == tmp_path / "labels" / "scan.nrrd"
+    with pytest.raises(SegTruthError, match="not found"):
+        read_web_cases(tmp_path / "missing")
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(SegTruthError, match="neither a manifest"):
+        read_web_cases(tmp_path / "x.txt")
+    touch_image(tmp_path / "scan.nrrd")
+    with pytest.raises(SegTruthError, match="both case 'scan'"):
+        read_web_cases(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SegTruthError, match="no images"):
+        read_web_cases(empty)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    touch_image(odd / "my scan.nrrd")
+    with pytest.raises(SegTruthError, match="may only hold"):
+        read_web_cases(odd)
+
+
+def test_the_sample_is_copied_once(tmp_path):
+    (case,) = sample_cases(tmp_path / "sample")
+    assert case.image == tmp_path / "sample" / "chest.nrrd" and case.image.is_file()
+    stamp = case.image.stat().st_mtime_ns
+    sample_cases(tmp_path / "sample")
+    assert case.image.stat().st_mtime_ns == stamp
+
+
+def parser() -> argparse.ArgumentParser:
+    """The same ``command(name, help, handler)`` helper as cli.build_parser."""
+    main = argparse.ArgumentParser(prog="segtruth")
+    sub = main.add_subparsers(dest="command", required=True)
+
+    def command(name, help_text, handler):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(handler=handler)
+        return p
+
+    add_commands(sub, command)
+    return main
+
+
+def test_serve_defaults_to_this_machine_only():
+    args = parser().parse_args(["serve"])
+    assert (args.cases, args.host, args.port, args.handler) == (None, "127.0.0.1", 8080, cmd_serve)
+    args = parser().parse_args(["serve", "cases/", "--host", "0.0.0.0", "--port", "9000", "--labels", "l.csv"])
+    assert (args.cases, args.host, args.port, args.labels) == ("cases/", "0.0.0.0", 9000, "l.csv")
+    assert _is_loopback("127.0.0.1") and _is_loopback("localhost") and _is_loopback("::1")
+    assert not _is_loopback("0.0.0.0") and not _is_loopback("192.168.1.4") and not _is_loopback("server.lan")
+
+
+def test_serve_refuses_bad_input_before_starting(tmp_path):
+    pytest.importorskip("trame_slicer")
+    with pytest.raises(SegTruthError, match="not a port"):
+        cmd_serve(parser().parse_args(["serve", str(tmp_path), "--port", "70000"]))
+    with pytest.raises(SegTruthError, match="no images"):
+        cmd_serve(parser().parse_args(["serve", str(tmp_path)]))
+
+
+# -- Save, and the app's own wiring, on the real classes (no browser) ----------------------------------------------
+@pytest.fixture
+def chest_folder(ct_chest, tmp_path: Path) -> Path:
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    shutil.copyfile(ct_chest[0], folder / "chest.nrrd")
+    return folder
+
+
+def test_save_writes_both_files_on_the_source_grid_and_never_overwrites_others(chest_folder):
+    pytest.importorskip("trame_slicer")
+    import slicerio
+
+    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.segments import find_segment, set_segment_mask
+    from SegTruthLogic.web.cases import SAMPLE_LABELS
+    from SegTruthLogic.web.workspace import Workspace
+
+    ws = Workspace(table=LabelTable.read(SAMPLE_LABELS))
+    (case,) = read_web_cases(chest_folder)
+    (chest_folder / "chest.seg.nrrd").write_bytes(b"someone else's annotation")
+    with pytest.raises(SegTruthError):
+        ws.open_case(case)  # the foreign file is what this case starts from: it must be a real one
+    (chest_folder / "chest.seg.nrrd").unlink()
+    ws.open_case(case)
+    values = sitk.GetArrayFromImage(sitk.ReadImage(str(case.image)))
+    lungs = values < -400
+    with ws.record():
+        set_segment_mask(ws.session, ws.segmentation, find_segment(ws.segmentation, "left lung"), lungs, ws.volume)
+    written = ws.save()
+    assert written == [case.seg_output, case.labelmap_output]
+    labelmap = sitk.ReadImage(str(case.labelmap_output))
+    source = sitk.ReadImage(str(case.image))
+    assert labelmap.GetSize() == source.GetSize()
+    for get in ("GetOrigin", "GetSpacing", "GetDirection"):  # the same grid, to the last bits NRRD keeps
+        np.testing.assert_allclose(getattr(labelmap, get)(), getattr(source, get)(), rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(labelmap), np.where(lungs, 2, 0))
+    seg = slicerio.read_segmentation(str(case.seg_output))
+    assert [(s["name"], s["labelValue"]) for s in seg["segments"]] == [("right lung", 1), ("left lung", 2), ("bone", 3)]
+    ws.save()  # its own file: replaced
+    again = Workspace(table=LabelTable.read(SAMPLE_LABELS))  # a restarted server opens what it saved ...
+    again.open_case(case)
+    again.save()  # ... and may replace both files again
+    ws.open_case(case)
+
+    case.labelmap_output.write_bytes(b"changed by someone else")
+    before = case.seg_output.read_bytes()
+    with pytest.raises(SegTruthError, match="refusing to overwrite"):
+        ws.save()
+    assert case.seg_output.read_bytes() == before  # both or neither
+    case.labelmap_output.unlink()
+
+    ws.add_label("overlap")  # overlapping segments cannot share one labelmap: nothing is written
+    with ws.record():
+        set_segment_mask(ws.session, ws.segmentation, find_segment(ws.segmentation, "overlap"), lungs, ws.volume)
+    with pytest.raises(SegTruthError, match="overlap"):
+        ws.save()
+    assert not case.labelmap_output.exists() and case.seg_output.read_bytes() == before
+    assert [p.name for p in chest_folder.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+
+
+def test_the_app_runs_a_whole_annotation_without_a_browser(chest_folder, monkeypatch):
+    """The server's own methods, called as the browser's buttons call them."""
+    pytest.importorskip("trame_slicer")
+    monkeypatch.setenv("TRAME_ARGS", "")
+    from trame.app import get_server
+
+    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.web.app import SegTruthWebApp
+    from SegTruthLogic.web.cases import SAMPLE_LABELS
+
+    shutil.copyfile(chest_folder / "chest.nrrd", chest_folder / "copy.nrrd")
+    app = SegTruthWebApp(read_web_cases(chest_folder), LabelTable.read(SAMPLE_LABELS), server=get_server("web-test"))
+    state = app.state
+    assert [c["id"] for c in state.st_cases] == ["chest", "copy"]
+    assert state.st_case == "chest" and [r["name"] for r in state.st_rows] == ["right lung", "left lung", "bone"]
+    state.st_new_name = "air"
+    app.add_segment()
+    assert [r["key"] for r in state.st_rows][-1] == "air" and state.st_selected == state.st_rows[-1]["segment_id"]
+    app.set_tool("threshold")
+    state.st_thr_low, state.st_thr_high = "", "-400"
+    asyncio.run(app.preview())
+    assert state.st_error and state.st_status == "Low must be a number, not ''."
+    state.st_thr_low, state.st_thr_high = "-1100", "-400"  # text fields hand numbers over as text
+    asyncio.run(app.preview())
+    assert state.st_preview and not state.st_error
+    asyncio.run(app.apply())
+    assert state.st_rows[-1]["voxels"] == 263976 and state.st_can_undo
+    app.undo()
+    assert state.st_rows[-1]["voxels"] == 0
+    app.redo()
+    app.set_tool("grow")
+    asyncio.run(app.preview())  # air is the only segment with voxels: one seed label is not enough
+    assert state.st_error and "two" in state.st_status
+    app.set_tool("paint")
+    assert state.st_tool == "paint" and app.ws.editor.active_effect_name.endswith("SegmentationEffectPaint")
+    app.set_tool("islands")
+    assert app.ws.editor.active_effect_name.endswith("SegmentationEffectNoTool")
+    app.delete_segment(state.st_rows[-1]["segment_id"])
+    assert [r["name"] for r in state.st_rows] == ["right lung", "left lung", "bone"]
+    app.save()
+    assert not state.st_error and state.st_saved == [
+        str(chest_folder / "chest.seg.nrrd"),
+        str(chest_folder / "labels" / "chest.nrrd"),
+    ]
+    app.set_tool("threshold")
+    asyncio.run(app.preview())
+    assert state.st_preview
+    app.open_case("copy")  # another case: a fresh scene, no preview, no undo history
+    assert state.st_case == "copy" and not state.st_preview and not app.previewer.active
+    assert [r["voxels"] for r in state.st_rows] == [0, 0, 0] and not state.st_can_undo
+    state.st_busy = True
+    app.open_case("chest")
+    assert state.st_case == "copy" and "Wait for the running tool" in state.st_status
+    state.st_busy = False
+    app.open_case("chest")
+    assert state.st_case_info == "from chest.seg.nrrd"  # what was saved above
+    with pytest.raises(SegTruthError, match="No cases"):
+        SegTruthWebApp([], server=get_server("web-test-empty"))
