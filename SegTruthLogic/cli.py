@@ -243,9 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--outdir", default="segtruth-demo")
     p.add_argument("-q", "--quiet", action="store_true")
 
+    # Each feature adds its own commands; their imports stay light (torch, trame and ray load on use).
+    from .batch.commands import add_commands as batch_commands
     from .dataset.commands import add_commands as dataset_commands
+    from .inference.commands import add_commands as inference_commands
+    from .web.commands import add_commands as web_commands
 
-    dataset_commands(sub, command)
+    for add_commands in (inference_commands, dataset_commands, batch_commands, web_commands):
+        add_commands(sub, command)
     return parser
 
 
