@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 import slicer
 import vtk
+from timing import best
 
 from SegTruthLogic import Session
 from SegTruthLogic.export import export
@@ -22,15 +22,6 @@ from SegTruthLogic.labels import Label, LabelTable
 from SegTruthLogic.segments import add_segment, new_segmentation, set_segment_mask
 from SegTruthLogic.session import quiet_vtk
 from SegTruthLogic.volumes import load_volume
-
-
-def best(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from timing import best
 
 from SegTruthLogic import Session
 from SegTruthLogic.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
 from SegTruthLogic.tools.islands import keep_largest_island, remove_small_islands
 from SegTruthLogic.volumes import load_volume
-
-
-def best(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
