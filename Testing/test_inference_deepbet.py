@@ -6,10 +6,13 @@ by Testing/fixtures/make_reference_fixtures.sh; the weights come from the instal
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch", reason="model inference needs PyTorch (pip install -c constraints.txt torch)")
+
 from importlib import metadata
 
 import numpy as np
-import pytest
 import SimpleITK as sitk
 from inference_helpers import reference_fixtures, run_cli
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+pytest.importorskip("torch", reason="model inference needs PyTorch (pip install -c constraints.txt torch)")
+
+import numpy as np
 import SimpleITK as sitk
 import torch
 from conftest import write_volume

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch", reason="model inference needs PyTorch (pip install -c constraints.txt torch)")
+
 import hashlib
 import http.server
 import json
@@ -11,7 +15,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 import SimpleITK as sitk
 import torch
 from conftest import write_volume
@@ -47,6 +50,7 @@ def image_file(folder: Path, shape=(20, 24, 22), name="image.nii.gz") -> tuple[P
 
 # -- formats -------------------------------------------------------------------------------------------------------
 def monai_unet_card(folder: Path) -> Path:
+    pytest.importorskip("monai", reason="MONAI networks need the monai package")
     from monai.networks.nets import UNet
 
     torch.manual_seed(0)
@@ -96,6 +100,7 @@ def test_monai_network_state_dict_with_card(session, tmp_path):
 
 
 def test_monai_bundle_made_with_monai_tools(session, tmp_path):
+    pytest.importorskip("monai", reason="MONAI bundles need the monai package")
     from monai.bundle import init_bundle
     from monai.networks.nets import SegResNet
 
@@ -330,6 +335,9 @@ def test_cli_segment_writes_the_model_values_on_the_image_grid(tmp_path):
     written, source = sitk.ReadImage(str(out)), sitk.ReadImage(str(image))
     assert Grid.from_sitk(written).same_as(Grid.from_sitk(source))
     assert np.array_equal(sitk.GetArrayFromImage(written) == 7, sitk.GetArrayFromImage(source) > 0.5)
+    before = out.read_bytes()
+    assert run_cli("segment", image, "--model", card, "-o", out, "--no-overwrite", "-q") == 1
+    assert out.read_bytes() == before
 
 
 def test_thread_job_reports_progress_and_applies_on_the_main_thread(session, tmp_path):

@@ -5,10 +5,13 @@ Skipped without CUDA (the OOM fallback chain itself is tested on the CPU in test
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch", reason="model inference needs PyTorch (pip install -c constraints.txt torch)")
+
 import json
 
 import numpy as np
-import pytest
 import SimpleITK as sitk
 import torch
 from inference_helpers import Bright, reference_fixtures

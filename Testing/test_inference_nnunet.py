@@ -8,11 +8,14 @@ left-handed (Slicer flips those on load; the output must still be on the file's 
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch", reason="model inference needs PyTorch (pip install -c constraints.txt torch)")
+
 import json
 import shutil
 
 import numpy as np
-import pytest
 import SimpleITK as sitk
 from inference_helpers import reference_fixtures, run_cli
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from ..errors import SegTruthError
 
@@ -52,6 +54,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from .engine import segment
 
     check_output_path(args.output)
+    if not args.overwrite and Path(args.output).exists():
+        raise SegTruthError(f"{args.output}: already exists; refusing to overwrite it (drop --no-overwrite).")
     progress = _printer(args.quiet, getattr(args, "progress_json", False))
     model = load_model(args.model, progress=progress)  # before loading the image: a bad model fails fast
     case = Case.open(args.image)
@@ -97,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     add_segment_arguments(parser)
     args = parser.parse_args(argv)
     args.progress_json = True
+
+    def stop(_signum, _frame) -> None:  # a cancel from run_in_subprocess: unwind so temporary files are removed
+        raise Cancelled("inference")
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         return cmd_segment(args)
     except Cancelled as error:
