@@ -4,50 +4,33 @@
     segmentation = segment(volume_node, "deepbet", device="auto")
 
 Models are described by a card (input channels, preprocessing, patch size, labels with values, colors and
-terminology); results land on the image's exact voxels with the card's label values.
+terminology); results land on the image's exact voxels with the card's label values. Names are imported on
+first use, so ``segtruth`` (which adds the inference commands) starts without PyTorch and works without it.
 """
 
 from importlib import import_module
 from typing import Any
 
-# Names are imported on first use (PEP 562): listing commands or the catalog must not wait for torch.
-_SOURCES = {
+_WHERE = {
+    "InferenceJob": "runner",
+    "LoadedModel": "model",
     "ModelCard": "card",
-    "read_card": "card",
+    "Result": "engine",
     "describe_models": "catalog",
     "load_model": "catalog",
-    "register_model": "catalog",
-    "unregister_model": "catalog",
-    "Result": "engine",
     "predict": "engine",
+    "read_card": "card",
+    "register_model": "catalog",
     "resolve_device": "engine",
-    "segment": "engine",
-    "LoadedModel": "model",
-    "InferenceJob": "runner",
     "run_in_subprocess": "runner",
     "run_in_thread": "runner",
+    "segment": "engine",
+    "unregister_model": "catalog",
 }
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
+    if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f".{_SOURCES[name]}", __name__), name)
-
-
-__all__ = [
-    "InferenceJob",
-    "LoadedModel",
-    "ModelCard",
-    "Result",
-    "describe_models",
-    "load_model",
-    "predict",
-    "read_card",
-    "register_model",
-    "resolve_device",
-    "run_in_subprocess",
-    "run_in_thread",
-    "segment",
-    "unregister_model",
-]
+    return getattr(import_module(f".{_WHERE[name]}", __name__), name)

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import atomic_write_text
 from ..errors import SegTruthError
@@ -20,8 +20,10 @@ from ..labels import LabelTable
 from ..progress import CancelToken, ProgressCallback
 from ..session import RESOURCES
 from .card import ModelCard, read_card
-from .model import LoadedModel
 from .weights import resolve
+
+if TYPE_CHECKING:  # the model module imports torch; listing the catalog does not need it
+    from .model import LoadedModel
 
 CATALOG = RESOURCES / "Models" / "catalog.json"
 
@@ -121,6 +123,8 @@ def load_model(
     **options: Any,
 ) -> LoadedModel:
     """A runnable model from a catalog name, a path, or a card; ``options`` go to the format (e.g. nnU-Net folds)."""
+    from .model import LoadedModel
+
     if isinstance(model, LoadedModel):
         return model
     if isinstance(model, ModelCard):
