@@ -50,6 +50,13 @@ def _installed_slicer_terminologies() -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def load_segtruth_terminologies(terminologies: slicer.vtkSlicerTerminologiesModuleLogic) -> None:
+    """Add SegTruth's own terminology context (Resources/Terminologies) to a terminologies logic."""
+    for term_file in sorted(TERMINOLOGY_DIR.glob("*.term.json")):
+        with quiet_vtk():
+            terminologies.LoadTerminologyFromFile(str(term_file))
+
+
 @dataclass
 class Session:
     """A MRML scene with the module logics SegTruth uses."""
@@ -111,8 +118,7 @@ class Session:
         terminologies = slicer.vtkSlicerTerminologiesModuleLogic()
         terminologies.SetModuleShareDirectory(str(_installed_slicer_terminologies() or TERMINOLOGY_DIR))
         register("Terminologies", terminologies)
-        for term_file in sorted(TERMINOLOGY_DIR.glob("*.term.json")):
-            terminologies.LoadTerminologyFromFile(str(term_file))
+        load_segtruth_terminologies(terminologies)
         return cls(scene, app_logic, colors, volumes, segmentations, subject_hierarchy, terminologies)
 
     @property

@@ -31,7 +31,7 @@ from ..segments import (
     segment_ids,
     table_from_segmentation,
 )
-from ..session import TERMINOLOGY_DIR, Session, quiet_vtk
+from ..session import Session, load_segtruth_terminologies, quiet_vtk
 from ..volumes import load_volume
 from .cases import WebCase
 from .saving import OverwriteGuard, save_both
@@ -42,9 +42,7 @@ UNDO_LIMIT = 10
 def session_from_slicer_app(app) -> Session:
     """A SegTruth ``Session`` on a trame-slicer ``SlicerApp``'s own scene and logics (one scene serves both)."""
     terminologies = app.terminologies_logic
-    for term_file in sorted(TERMINOLOGY_DIR.glob("*.term.json")):
-        with quiet_vtk():
-            terminologies.LoadTerminologyFromFile(str(term_file))
+    load_segtruth_terminologies(terminologies)
     return Session(
         scene=app.scene,
         app_logic=app.app_logic,
