@@ -1,8 +1,11 @@
-"""Writing a tool's result into a segment through Slicer's Segment Editor logic.
+"""Writing a tool's result into a segment as Slicer's Segment Editor does.
 
 Every tool computes a modifier mask on the source volume's grid and hands it to
 ``vtkSlicerSegmentEditorLogic.ModifySegmentByLabelmap``, so masking (editable area, editable intensity
-range) and overwriting of other segments behave exactly as in Slicer's Segment Editor.
+range) and overwriting of other segments behave exactly as in Slicer's Segment Editor. Slicers before 5.10
+have no such class; there :mod:`.masking` computes the same result. One case always goes through
+:mod:`.masking`: erasing with the editable area inside one segment, where Slicer's logic hands the erased
+voxels outside that segment to it (Testing/test_masking.py shows it); an erase must never add to a segment.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 import slicer
 
 from .errors import SegTruthError
+from .masking import EDIT_AREAS, area_constant, modify_segment
 from .segments import find_segment, oriented_image
 from .session import Session
 
@@ -21,24 +25,12 @@ EditableArea = Literal["everywhere", "inside", "outside_all", "inside_all", "out
 Overwrite = Literal["all", "visible", "none"]
 Mode = Literal["set", "add", "remove"]
 
-_AREAS = {
-    "everywhere": slicer.vtkMRMLSegmentationNode.EditAllowedEverywhere,
-    "inside": slicer.vtkMRMLSegmentationNode.EditAllowedInsideSingleSegment,
-    "outside_all": slicer.vtkMRMLSegmentationNode.EditAllowedOutsideAllSegments,
-    "inside_all": slicer.vtkMRMLSegmentationNode.EditAllowedInsideAllSegments,
-    "outside_visible": slicer.vtkMRMLSegmentationNode.EditAllowedOutsideVisibleSegments,
-    "inside_visible": slicer.vtkMRMLSegmentationNode.EditAllowedInsideVisibleSegments,
-}
 _OVERWRITE = {
     "all": slicer.vtkMRMLSegmentEditorNode.OverwriteAllSegments,
     "visible": slicer.vtkMRMLSegmentEditorNode.OverwriteVisibleSegments,
     "none": slicer.vtkMRMLSegmentEditorNode.OverwriteNone,
 }
-_MODES = {
-    "set": slicer.vtkSlicerSegmentEditorLogic.ModificationModeSet,
-    "add": slicer.vtkSlicerSegmentEditorLogic.ModificationModeAdd,
-    "remove": slicer.vtkSlicerSegmentEditorLogic.ModificationModeRemove,
-}
+_MODES = ("set", "add", "remove")
 
 
 @dataclass(frozen=True)
@@ -56,8 +48,8 @@ class EditOptions:
     overwrite: Overwrite = "all"
 
     def __post_init__(self) -> None:
-        if self.editable_area not in _AREAS:
-            raise SegTruthError(f"Unknown editable area {self.editable_area!r}; use one of {', '.join(_AREAS)}.")
+        if self.editable_area not in EDIT_AREAS:
+            raise SegTruthError(f"Unknown editable area {self.editable_area!r}; use one of {', '.join(EDIT_AREAS)}.")
         if self.overwrite not in _OVERWRITE:
             raise SegTruthError(f"Unknown overwrite mode {self.overwrite!r}; use one of {', '.join(_OVERWRITE)}.")
         if self.editable_area == "inside" and not self.inside_segment:
@@ -85,18 +77,30 @@ def apply_mask(
     if mode not in _MODES:
         raise SegTruthError(f"Unknown modification mode {mode!r}; use set, add or remove.")
     segment_id = find_segment(segmentation_node, segment)
+    erase_inside_segment = mode == "remove" and options.editable_area == "inside"
+    if hasattr(slicer, "vtkSlicerSegmentEditorLogic") and not erase_inside_segment:
+        modify_with_editor_logic(session, segmentation_node, segment_id, volume, mask, mode, options)
+    else:
+        modify_segment(session, segmentation_node, segment_id, volume, mask, mode, options)
+    return segment_id
+
+
+def modify_with_editor_logic(
+    session: Session, segmentation_node, segment_id: str, volume, mask: np.ndarray, mode: Mode, options: EditOptions
+) -> None:
+    """``apply_mask`` through Slicer's own ``vtkSlicerSegmentEditorLogic`` (Slicer >= 5.10)."""
     editor = session.editor
     node = editor.GetSegmentEditorNode()
     editor.SetSegmentationNode(segmentation_node)
     editor.SetSourceVolumeNode(volume)
     editor.UpdateReferenceGeometryImage()
     node.SetSelectedSegmentID(segment_id)
-    node.SetMaskMode(_AREAS[options.editable_area])
+    node.SetMaskMode(area_constant(options.editable_area))
     node.SetMaskSegmentID(find_segment(segmentation_node, options.inside_segment) if options.inside_segment else None)
     node.SetOverwriteMode(_OVERWRITE[options.overwrite])
     node.SetSourceVolumeIntensityMask(options.intensity_range is not None)
     if options.intensity_range is not None:
         node.SetSourceVolumeIntensityMaskRange(*(float(v) for v in options.intensity_range))
     modifier = oriented_image(np.asarray(mask, dtype=np.uint8), volume)
-    editor.ModifySegmentByLabelmap(segmentation_node, segment_id, modifier, _MODES[mode], True, False)
-    return segment_id
+    modification = getattr(slicer.vtkSlicerSegmentEditorLogic, f"ModificationMode{mode.capitalize()}")
+    editor.ModifySegmentByLabelmap(segmentation_node, segment_id, modifier, modification, True, False)
