@@ -106,6 +106,11 @@ def test_highdicom_reads_the_segments_back_voxel_equal(seg):
     assert dim.segmented_property_type.value == "12738006"
     assert dim.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence[0].CodeMeaning == "Right"
     assert read.get_segment_description(1).anatomic_regions[0].meaning == "Brain"
+    from highdicom.color import CIELabColor
+
+    for number, rgb in ((1, (0xE0, 0x40, 0x30)), (2, (0x40, 0xA0, 0xE0))):  # the table's colors
+        shown = read.get_segment_description(number).RecommendedDisplayCIELabValue
+        assert list(shown) == list(CIELabColor.from_rgb(*rgb).value)
 
     files = choose_series(series).files
     uids = [pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID for path in files]
@@ -128,6 +133,18 @@ def test_the_published_series_only_passes_on_its_own_uid_errors(tmp_path):
     assert run("dicom-seg", series, tmp_path / "brain.seg.nrrd", "-o", out) == 0
     errors = dciodvfy(out)
     assert errors and all("Illegal root for UID" in line and "<0.0.0.0." in line for line in errors), errors
+
+
+def test_display_colors_equal_highdicoms_conversion():
+    """SegTruth converts colors itself (Python 3.9's highdicom cannot); highdicom's from_rgb is the reference."""
+    from highdicom.color import CIELabColor
+
+    from SegTruthLogic.dataset.dicom_seg import dicom_cielab
+
+    rng = np.random.default_rng(0)
+    colors = [tuple(c) for c in rng.integers(0, 256, size=(5000, 3))] + [(0, 0, 0), (255, 255, 255), (255, 0, 0)]
+    for rgb in colors:
+        assert dicom_cielab(tuple(c / 255 for c in rgb)) == list(CIELabColor.from_rgb(*rgb).value), rgb
 
 
 def test_bad_input(seg, tmp_path, capsys):

