@@ -1,8 +1,8 @@
 """SegTruth Slicer module: one panel from a loaded scan to a verified export.
 
 This file is glue. Every decision (what is enabled, what Apply and Export do, the run's states, the label
-table) is made by ``SegTruthLogic.gui.PanelController``, which has no Qt and is tested headless. Python 3.9
-syntax is kept here so that an older Slicer can load the module and say what it needs.
+table) is made by ``SegTruthLogic.gui.PanelController``, which has no Qt and is tested headless. It and
+SegTruthLogic keep to Python 3.9 (Slicer 5.8); an older Slicer loads the module and says what it needs.
 """
 
 import contextlib
@@ -32,14 +32,22 @@ _ROOT = _HERE if os.path.isdir(os.path.join(_HERE, "SegTruthLogic")) else os.pat
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-MIN_PYTHON = (3, 10)
-PYTHON_OK = sys.version_info >= MIN_PYTHON
-VERSION_MESSAGE = (
-    "SegTruth needs Slicer 5.10 or newer (Python {}.{} or newer); this Slicer runs Python {}.{}. "
-    "Install a newer Slicer to use SegTruth."
-).format(*MIN_PYTHON, *sys.version_info[:2])
+MIN_SLICER = (5, 8)
 
-if PYTHON_OK:
+
+def slicerVersion():
+    """(major, minor) of the running Slicer."""
+    return (int(slicer.app.majorVersion), int(slicer.app.minorVersion))
+
+
+SUPPORTED = slicerVersion() >= MIN_SLICER
+VERSION_MESSAGE = (
+    "SegTruth needs Slicer {}.{} or newer; this is Slicer {}.{}. Install a newer Slicer to use SegTruth.".format(
+        *MIN_SLICER, *slicerVersion()
+    )
+)
+
+if SUPPORTED:
     from SegTruthLogic import SegTruthError, Session, slicer_deps
     from SegTruthLogic.gui import (
         COLUMNS,
@@ -74,7 +82,7 @@ class SegTruth(ScriptedLoadableModule):
         self.parent.acknowledgementText = "Built on 3D Slicer's Segmentations, Segment Editor and Terminologies."
 
 
-if PYTHON_OK:
+if SUPPORTED:
 
     @parameterNodeWrapper
     class SegTruthParameterNode:
@@ -130,7 +138,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # -- set-up ------------------------------------------------------------------------------------------------
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        if not PYTHON_OK:
+        if not SUPPORTED:
             label = qt.QLabel(VERSION_MESSAGE)
             label.wordWrap = True
             self.layout.addWidget(label)
@@ -180,14 +188,14 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.removeObservers()
 
     def enter(self) -> None:
-        if not PYTHON_OK:
+        if not SUPPORTED:
             return
         self.initializeParameterNode()
         self.ui.segmentEditorWidget.installKeyboardShortcuts()
         self.ui.segmentEditorWidget.updateWidgetFromMRML()
 
     def exit(self) -> None:
-        if not PYTHON_OK:
+        if not SUPPORTED:
             return
         editor = self.ui.segmentEditorWidget
         editor.setActiveEffect(None)
@@ -500,7 +508,7 @@ class SegTruthTest(ScriptedLoadableModuleTest):
         self.test_pytest_suite()
 
     def test_pytest_suite(self) -> None:
-        if not PYTHON_OK:
+        if not SUPPORTED:
             self.skipTest(VERSION_MESSAGE)
         from SegTruthLogic.gui.selftest import run_suite
 

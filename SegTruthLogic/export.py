@@ -160,7 +160,7 @@ def write_seg_nrrd(
         labelmap_array(session, segmentation_node, volume, table)  # raises naming the overlapping segments
     dtype = np.uint8 if table.max_value <= 255 else np.uint16
     layers = [np.zeros(masks[0].shape, dtype=dtype) for _ in range(max(layer_of, default=-1) + 1)]
-    for mask, layer, name in zip(masks, layer_of, names, strict=True):
+    for mask, layer, name in zip(masks, layer_of, names):
         layers[layer][mask] = table.by_name(name).value  # type: ignore[union-attr]
     images = [oriented_image(layer, volume) for layer in layers]
 
@@ -168,7 +168,7 @@ def write_seg_nrrd(
     try:
         out.SetReferenceImageGeometryParameterFromVolumeNode(volume)
         segmentation = out.GetSegmentation()
-        for sid, name, layer in zip(ids, names, layer_of, strict=True):
+        for sid, name, layer in zip(ids, names, layer_of):
             label = table.by_name(name)
             source = segmentation_node.GetSegmentation().GetSegment(sid)
             segment = slicer.vtkSegment()

@@ -39,9 +39,7 @@ def describe(session: Session, path: str | Path) -> dict[str, Any]:
         present, counts = np.unique(values, return_counts=True)
         if len(present) <= MAX_LABELMAP_VALUES:
             info["kind"] = "labelmap"
-            info["labels"] = [
-                {"value": int(v), "voxels": int(c)} for v, c in zip(present, counts, strict=True) if v != 0
-            ]
+            info["labels"] = [{"value": int(v), "voxels": int(c)} for v, c in zip(present, counts) if v != 0]
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
     info["range"] = [float(finite.min()), float(finite.max())] if finite.size else None
     if values.dtype.kind == "f" and finite.size != values.size:

@@ -25,7 +25,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "dicom_seg": ("highdicom>=0.22",),
     "recipes": ("pyyaml>=6",),
     "grow": ("numba>=0.60",),
-    "tests": ("pytest>=8", "hypothesis>=6", "nibabel>=5", "slicerio>=1.4", "pydicom>=2.4"),
+    "tests": ("pytest>=8", "hypothesis>=6", "nibabel>=5", "slicerio>=1.4", "pydicom>=2.4", "vermin>=1.6"),
 }
 NEEDS_TORCH = frozenset({"inference", "monai"})
 TORCH_REQUIREMENT = ">=2.1"

@@ -43,7 +43,7 @@ CHEST_LABELS = [
 
 def write_table(path: Path, names=CHEST_LABELS, values=None) -> Path:
     values = values or range(1, len(names) + 1)
-    path.write_text("name,value\n" + "".join(f"{n},{v}\n" for n, v in zip(names, values, strict=True)))
+    path.write_text("name,value\n" + "".join(f"{n},{v}\n" for n, v in zip(names, values)))
     return path
 
 

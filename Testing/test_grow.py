@@ -163,7 +163,7 @@ def test_update_equals_a_full_run():
         np.s_[10:12, 10:12, 40:44],  # a new label, 3, inside the region
         np.s_[30:31, 8:10, 8:10],  # a new label value below the others: re-slotting
     ]
-    for label, where in zip((1, 3, 2), steps, strict=True):
+    for label, where in zip((1, 3, 2), steps):
         seeds[where] = label
         labels = cut.update(seeds)
         assert cut.last_update == "incremental"
@@ -208,7 +208,7 @@ def test_preview_is_updated_after_painting_and_then_applied(session):
     volume = volume_from_array(session, noisy_image(grid.shape_kji), grid, "noisy")
     segmentation = new_segmentation(session, volume)
     ids = [add_segment(segmentation, name) for name in ("a", "b", "rest")]
-    for sid, points in zip(ids, ([(20, 19, 17)], [(16, 29, 39)], [(0, 0, 0), (39, 47, 55)]), strict=True):
+    for sid, points in zip(ids, ([(20, 19, 17)], [(16, 29, 39)], [(0, 0, 0), (39, 47, 55)])):
         mask = seed_points(np.zeros(grid.shape_kji, bool), True, points)
         set_segment_mask(session, segmentation, sid, mask, volume)
     cut = grow_from_seeds(session, segmentation, volume, preview=True)
@@ -276,7 +276,7 @@ def centres_ras() -> np.ndarray:
 def distance_to_polyline(points: np.ndarray) -> np.ndarray:
     centres = centres_ras()
     best = np.full(SHAPE, np.inf)
-    for a, b in itertools.pairwise(points) if len(points) > 1 else [(points[0], points[0])]:
+    for a, b in zip(points[:-1], points[1:]) if len(points) > 1 else [(points[0], points[0])]:
         d = b - a
         t = np.clip(((centres - a) @ d) / max(d @ d, 1e-12), 0, 1)
         best = np.minimum(best, np.linalg.norm(centres - a - t[..., None] * d, axis=-1))

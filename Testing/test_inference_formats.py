@@ -90,7 +90,7 @@ def test_monai_network_state_dict_with_card(session, tmp_path):
     padded = torch.nn.functional.pad(prepared.image, [v for p in reversed(pads) for v in (p // 2, p - p // 2)])
     with torch.inference_mode():
         direct = model.network(padded[None])[0]
-        crop = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pads, shape, strict=True))
+        crop = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pads, shape))
         assert torch.allclose(whole, direct[(slice(None), *crop)], atol=1e-5)
         theirs = sliding_window_inference(
             prepared.image[None], (16, 16, 16), 1, model.network, overlap=0.5, mode="gaussian"

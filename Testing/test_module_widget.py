@@ -325,7 +325,7 @@ def parameter_node_wrapper(cls):
             kind = (
                 typing.get_args(hints[name])[0] if typing.get_origin(hints[name]) is typing.Annotated else hints[name]
             )
-            if isinstance(kind, type) and issubclass(kind, enum.Enum | Path | str | bool | int):
+            if isinstance(kind, type) and issubclass(kind, (enum.Enum, Path, str, bool, int)):
                 assert isinstance(value, kind), f"{name} = {value!r} is not a {kind.__name__}"
             self._values[name] = value
             self.parameterNode.Modified()
@@ -410,6 +410,8 @@ def app(session, monkeypatch):
         setOverrideCursor=lambda c: cursor.append(c),
         restoreOverrideCursor=lambda: cursor.pop(),
         testingEnabled=lambda: True,
+        majorVersion=5,
+        minorVersion=11,
     )
     monkeypatch.setattr(slicer, "app", fake_app, raising=False)
     logics = {
@@ -636,11 +638,25 @@ def test_the_logic_facade_gives_the_applications_session(app, session):
 
 
 def test_an_old_slicer_gets_a_message_instead_of_a_traceback(app, monkeypatch):
-    monkeypatch.setattr(app.module, "PYTHON_OK", False)
-    widget = app.module.SegTruthWidget()
+    monkeypatch.setattr(slicer.app, "minorVersion", 6)
+    spec = importlib.util.spec_from_file_location("SegTruth", MODULE_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # what Slicer 5.6 does when it finds the module
+    assert not module.SUPPORTED and not hasattr(module, "SegTruthParameterNode")
+    widget = module.SegTruthWidget()
     widget.setup()
     (label,) = widget.layout.widgets
-    assert "needs Slicer 5.10 or newer" in label.name  # the stand-in QLabel keeps its text as its name
+    assert label.name == "SegTruth needs Slicer 5.8 or newer; this is Slicer 5.6. Install a newer Slicer to use SegTruth."
+    widget.enter()
+    widget.exit()
+
+
+def test_slicer_5_8_is_supported(app, monkeypatch):
+    monkeypatch.setattr(slicer.app, "minorVersion", 8)
+    spec = importlib.util.spec_from_file_location("SegTruth", MODULE_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.SUPPORTED and hasattr(module, "SegTruthParameterNode")
 
 
 def test_segtrutherror_from_a_slot_is_reported(app, monkeypatch):

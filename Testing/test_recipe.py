@@ -31,7 +31,7 @@ outputs: [labels.nii.gz, labels.seg.nrrd]
     )
     assert main(["run", str(recipe), str(two_boxes), "-o", str(tmp_path / "out"), "-q"]) == 0
     values = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "labels.nii.gz")))
-    assert dict(zip(*np.unique(values, return_counts=True), strict=True)) == {0: 40 * 50 * 60 - 8000, 3: 2000, 9: 6000}
+    assert dict(zip(*np.unique(values, return_counts=True))) == {0: 40 * 50 * 60 - 8000, 3: 2000, 9: 6000}
     assert (tmp_path / "out" / "labels.seg.nrrd").is_file()
 
 

@@ -140,7 +140,7 @@ def grid_of(image: sitk.Image) -> tuple:
 
 def assert_same_grid(image: sitk.Image, reference: sitk.Image) -> None:
     assert image.GetSize() == reference.GetSize()
-    for a, b in zip(grid_of(image)[1:], grid_of(reference)[1:], strict=True):
+    for a, b in zip(grid_of(image)[1:], grid_of(reference)[1:]):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
 
 

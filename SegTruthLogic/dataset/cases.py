@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from slicer.util import arrayFromVolume
@@ -56,7 +57,7 @@ def read_case(session: Session, entry: CaseEntry, table: LabelTable | None = Non
             nodes.append(volumes[-1])
         grid = source_grid(volumes[0])
         channels = []
-        for number, (path, node) in enumerate(zip(entry.images, volumes, strict=True)):
+        for number, (path, node) in enumerate(zip(entry.images, volumes)):
             try:
                 # A copy: the nodes (and the VTK memory behind the view) are removed below.
                 channels.append(np.array(move_array(arrayFromVolume(node), Grid.from_node(node), grid)))
@@ -124,7 +125,7 @@ class WrittenCase:
     voxels: dict[int, int]
 
 
-Layout = Callable[[CaseEntry], tuple[list[str], str | None]]
+Layout = Callable[[CaseEntry], tuple[list[str], Optional[str]]]  # evaluated: Python 3.9 has no str | None
 """A case's image file names (one per channel) and label file name, relative to the dataset folder."""
 
 
@@ -153,14 +154,14 @@ def write_cases(
             report(progress, number / total, f"case {entry.case} ({number + 1}/{total})")
             voxels = read_case(session, entry, labels.given)
             labels.add(entry, voxels.table)
-            for path, channel in zip(entry.images, voxels.channels, strict=True):
+            for path, channel in zip(entry.images, voxels.channels):
                 if channel.dtype.kind == "f" and np.isnan(channel).any():
                     raise SegTruthError(
                         f"{entry.describe()}: {path} has {int(np.isnan(channel).sum())} NaN voxels, "
                         "which trainers cannot use; replace them first."
                     )
             image_names, label_name = layout(entry)
-            files = list(zip([folder / name for name in image_names], voxels.channels, strict=True))
+            files = list(zip([folder / name for name in image_names], voxels.channels))
             if label_name is not None and voxels.labels is not None:
                 files.append((folder / label_name, voxels.labels))
             if pending is not None:

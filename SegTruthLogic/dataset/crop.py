@@ -35,15 +35,15 @@ class Box:
 
     @property
     def size(self) -> tuple[int, int, int]:
-        return tuple(b - a for a, b in zip(self.start, self.stop, strict=True))  # type: ignore[return-value]
+        return tuple(b - a for a, b in zip(self.start, self.stop))  # type: ignore[return-value]
 
     def describe(self) -> str:
-        return ", ".join(f"{axis} {a}..{b - 1}" for axis, a, b in zip("ijk", self.start, self.stop, strict=True))
+        return ", ".join(f"{axis} {a}..{b - 1}" for axis, a, b in zip("ijk", self.start, self.stop))
 
 
 def box_from_indices(grid: Grid, first: tuple[int, int, int], last: tuple[int, int, int]) -> Box:
     """A box from inclusive first and last voxel indices (i, j, k); they must lie in the grid."""
-    for axis, a, b, size in zip("ijk", first, last, grid.size, strict=True):
+    for axis, a, b, size in zip("ijk", first, last, grid.size):
         if not 0 <= a <= b < size:
             raise SegTruthError(f"Crop range {axis} {a}..{b} is not within 0..{size - 1} of {grid.describe()}.")
     return Box(tuple(first), tuple(b + 1 for b in last))  # type: ignore[arg-type]
@@ -79,8 +79,8 @@ def box_from_labels(labels: np.ndarray, grid: Grid, margin_mm: float = 0.0, valu
         present = np.flatnonzero(mask.any(axis=other))
         extent.append((int(present[0]), int(present[-1])))
     pad = np.ceil(margin_mm / grid.spacing - 1e-9).astype(int)
-    start = tuple(max(0, first - int(p)) for (first, _), p in zip(extent, pad, strict=True))
-    stop = tuple(min(size, last + 1 + int(p)) for (_, last), p, size in zip(extent, pad, grid.size, strict=True))
+    start = tuple(max(0, first - int(p)) for (first, _), p in zip(extent, pad))
+    stop = tuple(min(size, last + 1 + int(p)) for (_, last), p, size in zip(extent, pad, grid.size))
     return Box(start, stop)  # type: ignore[arg-type]
 
 

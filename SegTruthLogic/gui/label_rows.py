@@ -42,7 +42,7 @@ def _terminology_text(label) -> str:
 def rows_from_table(table: LabelTable, segment_ids_: list[str | None] | None = None) -> list[LabelRow]:
     ids = segment_ids_ or [None] * len(table)
     rows = []
-    for label, sid in zip(table, ids, strict=True):
+    for label, sid in zip(table, ids):
         entry = label.as_dict()
         rows.append(
             LabelRow(
@@ -157,18 +157,18 @@ class LabelTableEditor:
         table = self.table()
         segmentation = segmentation_node.GetSegmentation()
         ids: list[str | None] = []
-        for row, label in zip(self.rows, table, strict=True):
+        for row, label in zip(self.rows, table):
             sid = row.segment_id if row.segment_id and segmentation.GetSegment(row.segment_id) else None
             sid = sid or segmentation.GetSegmentIdBySegmentName(label.name) or None
             ids.append(None if sid in ids else sid)
-        for label, sid in zip(table, ids, strict=True):
+        for label, sid in zip(table, ids):
             named = segmentation.GetSegmentIdBySegmentName(label.name)
             if named and named != sid and named not in ids:
                 raise SegTruthError(
                     f"Another segment is already named {label.name!r}; rename or remove it before applying the table."
                 )
         updated = added = 0
-        for row, label, sid in zip(self.rows, table, ids, strict=True):
+        for row, label, sid in zip(self.rows, table, ids):
             if sid is None:
                 sid = add_segment(segmentation_node, label)
                 added += 1

@@ -87,7 +87,7 @@ def check_input(model: LoadedModel, grids: Sequence[Grid], names: Sequence[str])
             f"Model {card.name!r} expects {card.channels} input channel{'s' if card.channels != 1 else ''}{wanted}; "
             f"got {len(grids)} image{'s' if len(grids) != 1 else ''}."
         )
-    for grid, name in zip(grids[1:], names[1:], strict=True):
+    for grid, name in zip(grids[1:], names[1:]):
         if not grid.same_as(grids[0]):
             raise SegTruthError(f"{name}: is not on the grid of {names[0]}; the model's channels must share one grid.")
     if card.dimensions == 3 and min(grids[0].size) < 2:
@@ -111,7 +111,7 @@ def predict(
     start = time.perf_counter()
     names = list(names or [f"image {n + 1}" for n in range(len(channels))])
     check_input(model, [grid] * len(channels), names)
-    for array, name in zip(channels, names, strict=True):
+    for array, name in zip(channels, names):
         if array.shape != grid.shape_kji:
             raise SegTruthError(f"{name}: its array {array.shape} does not fit its grid ({grid.describe()}).")
     target = resolve_device(device)
@@ -177,7 +177,7 @@ def segment(
     from .catalog import load_model
 
     loaded = model if isinstance(model, LoadedModel) else load_model(model, progress=progress)
-    nodes = list(volume_node) if isinstance(volume_node, list | tuple) else [volume_node]
+    nodes = list(volume_node) if isinstance(volume_node, (list, tuple)) else [volume_node]
     for node in nodes:
         if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
             raise SegTruthError("segment() needs scalar volume nodes holding an image.")

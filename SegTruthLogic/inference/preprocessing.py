@@ -102,7 +102,7 @@ def _locate(card: ModelCard, data: torch.Tensor, localizer, device: torch.device
     coarse = _network_input(card, data, spec["shape"], stats)
     with torch.inference_mode():
         output = localizer.to(device)(coarse[None].to(device))
-    output = (output[0] if isinstance(output, list | tuple) else output)[0].float().cpu()
+    output = (output[0] if isinstance(output, (list, tuple)) else output)[0].float().cpu()
     mask = (output[spec["channel"]] > spec["threshold"]).numpy()
     components, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
     if count == 0:
@@ -150,7 +150,7 @@ def prepare(
     if pre.shape is not None:
         shape = pre.shape
     elif pre.spacing is not None:
-        shape = tuple(max(1, round(float(n * s / t))) for n, s, t in zip(region, spacing, pre.spacing, strict=True))
+        shape = tuple(max(1, round(float(n * s / t))) for n, s, t in zip(region, spacing, pre.spacing))
     else:
         shape = region
     image = _network_input(card, tensor, shape, stats)

@@ -18,7 +18,7 @@ ANISOTROPY_THRESHOLD = 3.0
 
 def new_shape(shape, spacing, target) -> tuple[int, ...]:
     """nnU-Net's output shape: each size scaled by spacing ratio, rounded half to even as Python rounds."""
-    return tuple(round(float(s) / float(t) * n) for n, s, t in zip(shape, spacing, target, strict=True))
+    return tuple(round(float(s) / float(t) * n) for n, s, t in zip(shape, spacing, target))
 
 
 def separate_axis(current, target, force: bool | None = None) -> int | None:
@@ -44,7 +44,7 @@ def separate_axis(current, target, force: bool | None = None) -> int | None:
 
 def _spline(image: np.ndarray, shape, order: int) -> np.ndarray:
     """skimage's resize(mode='edge', anti_aliasing=False): ndimage zoom on the pixel grid, clipped to the input range."""
-    zoom = [n / o for n, o in zip(shape, image.shape, strict=True)]
+    zoom = [n / o for n, o in zip(shape, image.shape)]
     out = ndimage.zoom(image, zoom, order=order, mode="nearest", grid_mode=True)
     if order > 0:
         np.clip(out, image.min(), image.max(), out=out)

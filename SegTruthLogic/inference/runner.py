@@ -89,7 +89,7 @@ def run_in_thread(volume_node, model, device: str = "auto", tta: bool = False, b
     from .engine import predict
 
     job = InferenceJob()
-    nodes = list(volume_node) if isinstance(volume_node, list | tuple) else [volume_node]
+    nodes = list(volume_node) if isinstance(volume_node, (list, tuple)) else [volume_node]
     grid = source_grid(nodes[0])
     channels = [move_array(arrayFromVolume(n), Grid.from_node(n), grid) for n in nodes]
     names = [n.GetName() for n in nodes]

@@ -168,8 +168,8 @@ class SlidingWindow:
         return (1, *patch) if len(patch) == len(shape) - 1 else patch
 
     def _tiles(self, shape: tuple[int, ...], patch: tuple[int, ...]) -> list[tuple[slice, ...]]:
-        starts = [tile_starts(s, p, self.overlap) for s, p in zip(shape, patch, strict=True)]
-        return [tuple(slice(a, a + p) for a, p in zip(pos, patch, strict=True)) for pos in itertools.product(*starts)]
+        starts = [tile_starts(s, p, self.overlap) for s, p in zip(shape, patch)]
+        return [tuple(slice(a, a + p) for a, p in zip(pos, patch)) for pos in itertools.product(*starts)]
 
     def _run_one(self, image: torch.Tensor, network: Network, attempt: Attempt, member: int, members: int):
         device = attempt.device
@@ -204,7 +204,7 @@ class SlidingWindow:
                 if output.dtype == torch.float16:  # tile-edge weights (~1e-10) would vanish in float16 sums
                     weights_store = weights_store.clamp(min=1e-3)
             predicted = predicted.to(store) * weights_store
-            for tile, values in zip(batch_tiles, predicted, strict=True):
+            for tile, values in zip(batch_tiles, predicted):
                 output[(slice(None), *tile)] += values
                 norm[tile] += weights_store
             done = member + (first + len(batch_tiles)) / len(tiles)
@@ -231,7 +231,7 @@ class SlidingWindow:
 def _predict(network: Network, batch: torch.Tensor, mirror_axes: tuple[int, ...]) -> torch.Tensor:
     """The network's output, averaged over all mirrorings of ``mirror_axes`` when given (test-time augmentation)."""
     out = network(batch)
-    if isinstance(out, list | tuple):
+    if isinstance(out, (list, tuple)):
         out = out[0]
     if not mirror_axes:
         return out
@@ -240,7 +240,7 @@ def _predict(network: Network, batch: torch.Tensor, mirror_axes: tuple[int, ...]
     combos = [c for r in range(1, len(axes) + 1) for c in itertools.combinations(axes, r)]
     for combo in combos:
         flipped = network(torch.flip(batch, combo))
-        if isinstance(flipped, list | tuple):
+        if isinstance(flipped, (list, tuple)):
             flipped = flipped[0]
         out += torch.flip(flipped.float(), combo)
     return out / (len(combos) + 1)
@@ -249,14 +249,14 @@ def _predict(network: Network, batch: torch.Tensor, mirror_axes: tuple[int, ...]
 def _pad_to(image: torch.Tensor, patch: tuple[int, ...]) -> tuple[torch.Tensor, tuple[slice, ...]]:
     """Zero-pad each spatial axis to at least the patch (split evenly, the extra voxel after); and the undo slices."""
     spatial = image.shape[1:]
-    pads = [max(p - s, 0) for s, p in zip(spatial, patch, strict=True)]
+    pads = [max(p - s, 0) for s, p in zip(spatial, patch)]
     if not any(pads):
         return image, tuple(slice(None) for _ in spatial)
     flat = []
     for pad in reversed(pads):
         flat += [pad // 2, pad // 2 + pad % 2]
     padded = functional.pad(image, flat, mode="constant", value=0.0)
-    unpad = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pads, spatial, strict=True))
+    unpad = tuple(slice(p // 2, p // 2 + s) for p, s in zip(pads, spatial))
     return padded, unpad
 
 

@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from ..progress import CancelToken, ProgressCallback, report
 from ..segments import find_segment, segment_ids, segment_mask
 from ..session import Session
 
-Axis = int | str | None
+Axis = Union[int, str, None]  # evaluated: Python 3.9 has no int | str
 
 _INDEX_AXES = {"i": 0, "j": 1, "k": 2}
 # Slices of a view are perpendicular to an anatomical axis: sagittal to R, coronal to A, axial to S.

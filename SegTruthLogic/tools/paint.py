@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import pairwise
 
 import numpy as np
 
@@ -88,7 +87,7 @@ def stroke_mask(volume, points: Sequence[Point], radius_mm: float) -> np.ndarray
     grid = Grid.from_node(volume)
     ras_to_ijk_matrix = np.linalg.inv(grid.ijk_to_ras)
     mask = np.zeros(grid.shape_kji, dtype=bool)
-    for start, end in list(pairwise(line)) or [(line[0], line[0])]:
+    for start, end in list(zip(line[:-1], line[1:])) or [(line[0], line[0])]:
         low, high = np.minimum(start, end) - radius_mm, np.maximum(start, end) + radius_mm
         corners = np.array(
             [[x, y, z, 1.0] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])]
@@ -98,7 +97,7 @@ def stroke_mask(volume, points: Sequence[Point], radius_mm: float) -> np.ndarray
         last = np.minimum(np.ceil(ijk.max(axis=1)).astype(int), np.array(grid.size) - 1)
         if np.any(first > last):
             continue
-        i, j, k = np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(first, last, strict=True)), indexing="ij")
+        i, j, k = np.meshgrid(*(np.arange(a, b + 1) for a, b in zip(first, last)), indexing="ij")
         centres = (grid.ijk_to_ras[:3, :3] @ np.stack([i.ravel(), j.ravel(), k.ravel()]) + grid.ijk_to_ras[:3, 3:]).T
         direction = end - start
         length2 = float(direction @ direction)

@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Optional
 
 import numpy as np
 from slicer.util import arrayFromVolume
@@ -27,7 +27,7 @@ from ..progress import CancelToken, ProgressCallback, report
 from ..segments import segment_ids, segment_mask
 from .workspace import Workspace
 
-Work = Callable[[ProgressCallback | None, CancelToken], None]
+Work = Callable[[Optional[ProgressCallback], CancelToken], None]
 """The heavy part of an effect: reports progress, checks the token, touches no MRML node."""
 
 

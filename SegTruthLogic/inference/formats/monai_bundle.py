@@ -88,7 +88,7 @@ def _derived_card(path: Path, parser, where: str) -> ModelCard:
         elif target in ("Spacingd", "Spacing"):
             pixdim = arg("pixdim")
             mode = arg("mode", "bilinear")
-            mode = mode[0] if isinstance(mode, list | tuple) else mode
+            mode = mode[0] if isinstance(mode, (list, tuple)) else mode
             pre = replace(
                 pre,
                 spacing=tuple(float(p) for p in pixdim),

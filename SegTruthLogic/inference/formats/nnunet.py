@@ -108,7 +108,7 @@ def _labels(dataset: dict[str, Any], where: str) -> tuple[LabelTable, dict[int, 
     labels = dataset.get("labels")
     if not isinstance(labels, dict):
         raise SegTruthError(f"{where}: dataset.json has no 'labels' mapping.")
-    if any(isinstance(v, list | tuple) for v in labels.values()) or "regions_class_order" in dataset:
+    if any(isinstance(v, (list, tuple)) for v in labels.values()) or "regions_class_order" in dataset:
         raise SegTruthError(f"{where}: region-based nnU-Net models are not supported yet.")
     values = {name: int(v) for name, v in labels.items() if name != "ignore" and int(v) != 0}
     if sorted(values.values()) != list(range(1, len(values) + 1)):
@@ -234,7 +234,7 @@ def load_nnunet(
     in_channels = len(dataset.get("channel_names", dataset.get("modality", {"0": ""})))
     network = build_network(config.get("architecture", {}), in_channels, len(table) + 1, str(folder / "plans.json"))
     states = []
-    for f, checkpoint in zip(folds, checkpoints, strict=True):
+    for f, checkpoint in zip(folds, checkpoints):
         where = folder / f"fold_{f}" / CHECKPOINT
         weights = checkpoint.get("network_weights")
         if not isinstance(weights, dict):

@@ -172,13 +172,13 @@ class PlainConvUNet(nn.Module):
         n = int(kwargs["n_stages"])
 
         def per_stage(value, count):
-            return list(value) if isinstance(value, list | tuple) else [value] * count
+            return list(value) if isinstance(value, (list, tuple)) else [value] * count
 
         conv = _op(kwargs["conv_op"])
         dims = 3 if conv is nn.Conv3d else 2
 
         def as_list(v):
-            return list(v) if isinstance(v, list | tuple) else [v] * dims
+            return list(v) if isinstance(v, (list, tuple)) else [v] * dims
 
         features = per_stage(kwargs["features_per_stage"], n)
         kernels = [as_list(k) for k in per_stage(kwargs["kernel_sizes"], n)]
