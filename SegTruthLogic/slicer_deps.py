@@ -28,7 +28,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "tests": ("pytest>=8", "hypothesis>=6", "nibabel>=5", "slicerio>=1.4", "pydicom>=2.4", "vermin>=1.6"),
 }
 NEEDS_TORCH = frozenset({"inference", "monai"})
-TORCH_REQUIREMENT = ">=2.5"  # torch.serialization.safe_globals; Python 3.9 (Slicer 5.8) gets up to 2.8
+TORCH_REQUIREMENT = ">=2.6"  # safe_globals with (object, name) pairs; Python 3.9 (Slicer 5.8) gets up to 2.8
 # Slicer's own packages: pinned to the installed versions whenever pip runs.
 PROTECTED = ("SimpleITK", "numpy", "torch")
 

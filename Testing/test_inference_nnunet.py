@@ -137,3 +137,28 @@ def test_residual_encoder_unet_equals_nnunets_network(fixtures):
     network.load_state_dict(reference["state_dict"], strict=True)
     with torch.inference_mode():
         assert torch.allclose(network(reference["input"]), reference["output"], atol=1e-4)
+
+
+@pytest.mark.parametrize("numpy_module", ["numpy._core.multiarray", "numpy.core.multiarray"])
+def test_checkpoints_saved_under_either_numpy_load(tmp_path, numpy_module):
+    """nnU-Net logs numpy scalars; numpy 1.x (Slicer 5.8) names their builder numpy.core, numpy 2.x numpy._core."""
+    import zipfile
+
+    import torch
+
+    from SegTruthLogic.inference.formats.nnunet import load_checkpoint
+
+    saved = tmp_path / "saved.pth"
+    torch.save({"logging": {"loss": [np.float64(0.25), np.float32(-1.5)]}, "weights": torch.ones(2)}, saved)
+    renamed = tmp_path / "checkpoint_final.pth"
+    with zipfile.ZipFile(saved) as source, zipfile.ZipFile(renamed, "w") as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename.endswith("data.pkl"):
+                assert b"numpy._core.multiarray\nscalar" in data  # what numpy 2 writes (pickle protocol 2)
+                data = data.replace(b"numpy._core.multiarray\nscalar", numpy_module.encode() + b"\nscalar")
+            target.writestr(item, data)
+    loaded = load_checkpoint(renamed)
+    assert loaded["logging"]["loss"] == [0.25, -1.5]
+    assert [type(v) for v in loaded["logging"]["loss"]] == [np.float64, np.float32]
+    assert torch.equal(loaded["weights"], torch.ones(2))

@@ -125,7 +125,7 @@ def test_torch_comes_from_the_pytorch_extension(monkeypatch, calls, packaging):
     monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=PyTorchUtilsLogic))
     monkeypatch.setattr(slicer_deps, "torch_installed", lambda: state["torch"])
     assert slicer_deps.install(Missing(torch=True), confirm=lambda text: True)
-    assert calls == [("installTorch", False, ">=2.5")]
+    assert calls == [("installTorch", False, ">=2.6")]
 
 
 def test_without_the_pytorch_extension_the_error_says_how_to_get_it(monkeypatch, packaging):

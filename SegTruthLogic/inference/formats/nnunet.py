@@ -10,6 +10,7 @@ Checkpoints load with ``torch.load(weights_only=True)``: no code from the file r
 
 from __future__ import annotations
 
+import importlib
 import json
 import pickle
 from dataclasses import dataclass, field
@@ -28,9 +29,13 @@ from ..model import LoadedModel, Prepared
 from ..resampling import new_shape, resize, separate_axis
 from .nnunet_network import build_network
 
-# nnU-Net's training log holds numpy scalars; rebuilding a number from its dtype and bytes runs no code.
+# nnU-Net's training log holds numpy scalars; rebuilding a number from its dtype and bytes runs no code. The
+# checkpoint names the function as the numpy that saved it did (numpy._core in 2.x, numpy.core in 1.x, which
+# Slicer 5.8 ships), so it is allowed under both names.
+_SCALAR = importlib.import_module("numpy._core.multiarray").scalar
 _NUMPY_SCALARS = [
-    np._core.multiarray.scalar,  # type: ignore[attr-defined]
+    (_SCALAR, "numpy._core.multiarray.scalar"),
+    (_SCALAR, "numpy.core.multiarray.scalar"),
     np.dtype,
     *(getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith("DType")),
 ]
