@@ -646,7 +646,9 @@ def test_an_old_slicer_gets_a_message_instead_of_a_traceback(app, monkeypatch):
     widget = module.SegTruthWidget()
     widget.setup()
     (label,) = widget.layout.widgets
-    assert label.name == "SegTruth needs Slicer 5.8 or newer; this is Slicer 5.6. Install a newer Slicer to use SegTruth."
+    assert (
+        label.name == "SegTruth needs Slicer 5.8 or newer; this is Slicer 5.6. Install a newer Slicer to use SegTruth."
+    )
     widget.enter()
     widget.exit()
 
