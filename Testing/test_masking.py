@@ -145,3 +145,33 @@ def test_apply_mask_takes_the_numpy_path_when_slicer_has_no_editor_logic(monkeyp
     apply_mask(session, segmentation, "edited", volume, modifier(), "add", options)
     got = outcome(session, segmentation, volume, ids)
     assert all(np.array_equal(got[name], expected[name]) for name in expected)
+
+
+def test_only_the_guarded_path_names_slicers_editor_logic():
+    """Slicer 5.8 has no vtkSlicerSegmentEditorLogic: only code apply_mask reaches after checking may use it.
+
+    Annotations do not count (they are never evaluated); module-level uses would break the import.
+    """
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    allowed = {("SegTruthLogic/editing.py", "modify_with_editor_logic"), ("SegTruthLogic/session.py", "editor")}
+    used, found = set(), set()
+    for path in [*(root / "SegTruthLogic").rglob("*.py"), root / "SegTruth" / "SegTruth.py"]:
+        tree = ast.parse(path.read_text())
+        annotations = set()
+        for node in ast.walk(tree):
+            parts = [getattr(node, "annotation", None), getattr(node, "returns", None)]
+            annotations.update(id(sub) for part in parts if part is not None for sub in ast.walk(part))
+        uses = {
+            id(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "vtkSlicerSegmentEditorLogic"
+        } - annotations
+        for function in ast.walk(tree):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inside = {id(n) for statement in function.body for n in ast.walk(statement)} & uses
+                if inside:
+                    found.add((str(path.relative_to(root)), function.name))
+                    used |= inside
+        assert uses <= used, f"{path.name} uses vtkSlicerSegmentEditorLogic outside any function"
+    assert found == allowed
