@@ -185,7 +185,7 @@ def main() -> None:
         print(f"ITK FastGrowCut could not be loaded: {itk_error}")
     scenario_a(image, args.size, args.repeats, references, itk_error is None)
     scenario_b(image, args.size, args.repeats, references, itk_error is None, not args.skip_whole)
-    print("\n== end to end on MRML nodes (A's seeds as 3 segments; read seeds, grow 6-conn, write 3 segments)")
+    print("\n== end to end on MRML nodes (A's seeds as 3 segments; read seeds, grow, write 3 segments)")
     _mrml(image, global_seeds(args.size), args.repeats)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
@@ -226,17 +226,18 @@ def scenario_a(image, size: int, repeats: int, references: bool, with_itk: bool)
         results[connectivity] = cut.labels
         region = cut.box
     print("region (seeds' box + 15 % margin): " + "x".join(str(s.stop - s.start) for s in region))
-    for name, added in (("+ stroke", more), ("+ new label", np.where(new_label(size) != 0, 4, seeds))):
-        times = []
-        for _ in range(repeats):
-            fresh = _first(GrowCut(image), seeds)
-            start = time.perf_counter()
-            updated = fresh.update(added)
-            times.append(time.perf_counter() - start)
-            assert fresh.last_update == "incremental"
-        rows[f"SegTruth 6-conn update ({name})"] = (min(times), statistics.median(times))
-        same = np.array_equal(updated, grow_labels(image, added))
-        print(f"update ({name}) re-settled {fresh.settled} voxels; equals a full run: {same}")
+    for connectivity in (6, 26):
+        for name, added in (("+ stroke", more), ("+ new label", np.where(new_label(size) != 0, 4, seeds))):
+            times = []
+            for _ in range(repeats):
+                fresh = _first(GrowCut(image, connectivity=connectivity), seeds)
+                start = time.perf_counter()
+                updated = fresh.update(added)
+                times.append(time.perf_counter() - start)
+                assert fresh.last_update == "incremental"
+            rows[f"SegTruth {connectivity}-conn update ({name})"] = (min(times), statistics.median(times))
+            same = np.array_equal(updated, grow_labels(image, added, connectivity=connectivity))
+            print(f"{connectivity}-conn update ({name}) re-settled {fresh.settled} voxels; equals a full run: {same}")
     labels = {}
     if references:
         for name, make in ((SLICER, SlicerGrowCut), (ITK, ItkGrowCut))[: 2 if with_itk else 1]:
@@ -248,7 +249,10 @@ def scenario_a(image, size: int, repeats: int, references: bool, with_itk: bool)
     _print_rows(rows)
     for ours in ("SegTruth 6-conn first result", "SegTruth 26-conn first result"):
         _ratios(rows, ours, [f"{name} (region = whole)" for name in labels])
-    _ratios(rows, "SegTruth 6-conn update (+ stroke)", [f"{name} update (+ stroke)" for name in labels])
+    for connectivity in (6, 26):
+        _ratios(
+            rows, f"SegTruth {connectivity}-conn update (+ stroke)", [f"{name} update (+ stroke)" for name in labels]
+        )
     if labels:
         print("Dice per label (1 2 3):")
     for name, reference in labels.items():
@@ -332,19 +336,19 @@ def _mrml(image: np.ndarray, seeds: np.ndarray, repeats: int) -> None:
     grid = Grid(tuple(reversed(image.shape)), np.diag([0.8, 0.8, 1.0, 1.0]))  # type: ignore[arg-type]
     volume = volume_from_array(session, image, grid, "synthetic")
 
-    def run() -> None:
+    def run(connectivity: int) -> float:
         segmentation = new_segmentation(session, volume)
         for label in (1, 2, 3):
             set_segment_mask(session, segmentation, add_segment(segmentation, f"label {label}"), seeds == label, volume)
         start = time.perf_counter()
-        grow_from_seeds(session, segmentation, volume)
-        times.append(time.perf_counter() - start)
+        grow_from_seeds(session, segmentation, volume, connectivity=connectivity)
+        seconds = time.perf_counter() - start
         session.remove(segmentation)
+        return seconds
 
-    times: list[float] = []
-    for _ in range(repeats):
-        run()
-    print(f"  grow_from_seeds: {min(times):.2f} s (median {statistics.median(times):.2f} s)")
+    for connectivity in (6, 26):
+        times = [run(connectivity) for _ in range(repeats)]
+        print(f"  grow_from_seeds {connectivity}-conn: {min(times):.2f} s (median {statistics.median(times):.2f} s)")
 
 
 if __name__ == "__main__":
