@@ -28,6 +28,7 @@ from ..progress import CancelToken, ProgressCallback, report
 from ..segments import find_segment, segment_ids, segment_mask, set_segment_mask
 from ..session import Session
 from .paint import sphere_mask, stroke_mask
+from .prefetch import prefetch
 
 MAX_LABEL = 65535
 DEFAULT_MARGIN = 0.15
@@ -44,6 +45,8 @@ _DONE, _PAUSED, _POOL_FULL, _OVERFLOW = 0, 1, 2, 3
 # ``slots`` = a seed, ``_UNREACHED`` = not reached yet. The queue is a ring of buckets indexed by key, each a
 # linked list of entries (voxel, next) drawn from a pool; an entry whose voxel has since got a smaller key
 # is stale and skipped. ``state`` = [current key, entries queued, free-list head, entries used, voxels settled].
+# Settling order scatters voxels over the volume, so ``_run`` prefetches the neighbourhood (``near``: the
+# offsets of its rows) of the voxel two entries ahead in the bucket, and the queue entries of the third.
 @njit(cache=True, nogil=True)
 def _plant(cells, nodes, keys, head, entry_node, entry_next, state):
     """Give ``nodes`` their seed ``keys`` and queue them (blocked voxels stay blocked)."""
@@ -73,11 +76,12 @@ def _plant(cells, nodes, keys, head, entry_node, entry_next, state):
 
 
 @njit(cache=True, nogil=True)
-def _run(cells, offsets, steps, slots, head, entry_node, entry_next, state, max_pops):
+def _run(cells, offsets, near, steps, slots, head, entry_node, entry_next, state, max_pops):
     """Settle voxels in key order until the queue is empty or ``max_pops`` were settled; returns a code."""
     ring = head.shape[0] - 1
     capacity = entry_node.shape[0]
     n_offsets = offsets.shape[0]
+    n_near = near.shape[0]
     current, count, free, used = state[0], state[1], state[2], state[3]
     bucket = current & ring
     pops = 0
@@ -94,11 +98,20 @@ def _run(cells, offsets, steps, slots, head, entry_node, entry_next, state, max_
             current += 1
             bucket = (bucket + 1) & ring
             entry = head[bucket]
-        head[bucket] = entry_next[entry]
+        following = entry_next[entry]
+        head[bucket] = following
         node = entry_node[entry]
         entry_next[entry] = free
         free = entry
         count -= 1
+        if following >= 0:
+            second = entry_next[following]
+            ahead = entry_node[following] if second < 0 else entry_node[second]
+            for m in range(n_near):
+                prefetch(cells, ahead + near[m])
+            if second >= 0 and entry_next[second] >= 0:
+                prefetch(entry_node, entry_next[second])
+                prefetch(entry_next, entry_next[second])
         cell = cells[node]
         if (cell >> _LEVEL_BITS) != current:
             continue  # stale: the voxel was reached more cheaply after this entry was queued
@@ -420,8 +433,8 @@ class GrowCut:
         integer = values.dtype.kind in "ui"
         self._set_labels(labels)
         scale = _intensity_scale(high - low, integer, self.distance_penalty, self._slots) / 2.0**self._shrink
-        offsets, lengths = self._neighbours(box)
-        self._offsets = offsets
+        offsets, lengths, rows = self._neighbours(box)
+        self._offsets, self._near = offsets, rows
         self._steps = np.rint(self.distance_penalty * lengths * scale).astype(np.int64)
         self._width = int(np.rint((high - low) * scale)) + int(self._steps.max())
         cells = np.zeros(tuple(hi - lo + 2 for lo, hi in box), dtype=np.int64)  # the padding is blocked
@@ -458,8 +471,9 @@ class GrowCut:
         _reslot(self._cells.reshape(-1), remap, old_slots, self._slots)  # type: ignore[union-attr]
         self._new_queue()
 
-    def _neighbours(self, box) -> tuple[np.ndarray, np.ndarray]:
-        """Flat index offsets of the neighbours in the padded region, and their distances in mm."""
+    def _neighbours(self, box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat index offsets of the neighbours in the padded region, their distances in mm, and the offsets
+        of the rows they lie on (what ``_run`` prefetches)."""
         dims = [hi - lo + 2 for lo, hi in box]
         strides = np.array([dims[1] * dims[2], dims[2], 1], dtype=np.int64)  # k, j, i
         moves = np.array(
@@ -473,7 +487,8 @@ class GrowCut:
             dtype=np.int64,
         )
         lengths = np.sqrt(((moves * np.array(self.spacing[::-1])) ** 2).sum(axis=1))
-        return moves @ strides, lengths
+        rows = np.unique(moves[:, :2] @ strides[:2])
+        return moves @ strides, lengths, rows
 
     def _new_queue(self) -> None:
         """An empty ring of buckets wider than the largest key step, and a pool of queue entries."""
@@ -514,7 +529,7 @@ class GrowCut:
             if cancel is not None:
                 cancel.raise_if_cancelled("grow from seeds")
             code = _run(
-                flat, self._offsets, self._steps, self._slots, self._head,
+                flat, self._offsets, self._near, self._steps, self._slots, self._head,
                 self._entry_node, self._entry_next, self._state, _CHUNK,
             )  # fmt: skip
             if code == _DONE:
