@@ -27,6 +27,7 @@ from .segments import (
     oriented_image,
     segment_ids,
     segment_mask,
+    segment_masks,
     table_from_segmentation,
 )
 from .session import Session, quiet_vtk
@@ -154,7 +155,7 @@ def write_seg_nrrd(
     for name in names:
         if table.by_name(name) is None:
             raise SegTruthError(f"Segment {name!r} is not in the {table.source}; add it or remove the segment.")
-    masks = [segment_mask(session, segmentation_node, sid, volume) for sid in ids]
+    masks = list(segment_masks(session, segmentation_node, ids, volume).values())
     layer_of = _layers(masks)
     if not allow_overlap and max(layer_of, default=0) > 0:
         labelmap_array(session, segmentation_node, volume, table)  # raises naming the overlapping segments

@@ -23,7 +23,7 @@ import slicer
 import vtk
 
 from .errors import SegTruthError
-from .segments import find_segment, image_array, reference_image, segment_ids, segment_mask, set_segment_mask
+from .segments import find_segment, image_array, reference_image, segment_ids, segment_masks, set_segment_mask
 
 if TYPE_CHECKING:
     from .editing import EditOptions, Mode
@@ -90,7 +90,9 @@ def modify_segment(
 ) -> None:
     """Write ``modifier`` into the segment with the Segment Editor's masking and overwrite rules."""
     modifier = np.asarray(modifier, dtype=bool)
-    current = segment_mask(session, segmentation_node, segment_id, volume)
+    overwritten = [] if mode == "remove" else overwritten_segments(segmentation_node, segment_id, options.overwrite)
+    masks = segment_masks(session, segmentation_node, [segment_id, *overwritten], volume)
+    current = masks[segment_id]
     forbidden = forbidden_voxels(segmentation_node, segment_id, volume, options)
     if forbidden is None:
         claimed = modifier
@@ -106,8 +108,8 @@ def modify_segment(
     else:
         updated, taken = current & ~claimed, None
     if taken is not None and taken.any():
-        for other in overwritten_segments(segmentation_node, segment_id, options.overwrite):
-            voxels = segment_mask(session, segmentation_node, other, volume)
+        for other in overwritten:
+            voxels = masks[other]
             if (voxels & taken).any():
                 set_segment_mask(session, segmentation_node, other, voxels & ~taken, volume)
     set_segment_mask(session, segmentation_node, segment_id, updated, volume)

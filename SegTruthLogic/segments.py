@@ -157,6 +157,19 @@ def layers(segmentation_node, volume) -> list[tuple[np.ndarray, dict[int, str]]]
     return out
 
 
+def segment_masks(session: Session, segmentation_node, ids: list[str], volume) -> dict[str, np.ndarray]:
+    """Boolean masks of several segments on the volume's grid (in ``ids`` order), reading each layer once."""
+    if len(ids) <= 1:
+        return {sid: segment_mask(session, segmentation_node, sid, volume) for sid in ids}
+    wanted = set(ids)
+    masks = {}
+    for values, segments in layers(segmentation_node, volume):
+        for value, sid in segments.items():
+            if sid in wanted:
+                masks[sid] = values == value
+    return {sid: masks[sid] if sid in masks else segment_mask(session, segmentation_node, sid, volume) for sid in ids}
+
+
 def set_segment_mask(session: Session, segmentation_node, segment_id: str, mask: np.ndarray, volume) -> None:
     """Replace the segment's voxels with ``mask`` (on the volume's grid), not touching other segments."""
     image = oriented_image(mask.astype(np.uint8, copy=False), volume)

@@ -21,7 +21,7 @@ from ..errors import SegTruthError
 from ..geometry import LPS_TO_RAS, Grid
 from ..labels import LabelTable
 from ..segmentation_io import load_segmentation
-from ..segments import segment_ids, segment_mask, table_from_segmentation
+from ..segments import segment_ids, segment_masks, table_from_segmentation
 from ..session import Session
 from ..terminology import Code
 
@@ -165,7 +165,7 @@ def write_dicom_seg(
         table = table or table_from_segmentation(node)
         ids = segment_ids(node)
         names = [node.GetSegmentation().GetSegment(sid).GetName() for sid in ids]
-        masks = [segment_mask(session, node, sid, volume) for sid in ids]
+        masks = list(segment_masks(session, node, ids, volume).values())
         order = sorted(range(len(ids)), key=lambda n: table.by_name(names[n]).value)  # type: ignore[union-attr]
         names, masks = [names[n] for n in order], [masks[n] for n in order]
         files = [Path(p) for p in _series_files(dicom_folder, volume)]
