@@ -40,10 +40,11 @@ def slicerVersion():
     return (int(slicer.app.majorVersion), int(slicer.app.minorVersion))
 
 
-SUPPORTED = slicerVersion() >= MIN_SLICER
+SLICER_VERSION = slicerVersion()
+SUPPORTED = SLICER_VERSION >= MIN_SLICER
 VERSION_MESSAGE = (
     "SegTruth needs Slicer {}.{} or newer; this is Slicer {}.{}. Install a newer Slicer to use SegTruth.".format(
-        *MIN_SLICER, *slicerVersion()
+        *MIN_SLICER, *SLICER_VERSION
     )
 )
 
