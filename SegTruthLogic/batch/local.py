@@ -25,7 +25,7 @@ from pathlib import Path
 from ..errors import SegTruthError
 from ..progress import CancelToken
 from .cases import BatchCase
-from .state import FAILED, LOG_FILE, CaseState, now, read_state, write_case_folder
+from .state import FAILED, CaseState, now, read_state, write_case_folder, write_failed_case
 from .work import BatchJob, limit_threads
 
 LOOKAHEAD = 2  # cases a worker holds: the one running and the one loading
@@ -159,12 +159,7 @@ def record_crash(outdir: Path, job: BatchJob, entry: BatchCase, why: str) -> Cas
         engine=job.engine,
         finished=now(),
     )
-
-    def fill(folder: Path) -> CaseState:
-        (folder / LOG_FILE).write_text(state.error + "\n", encoding="utf-8")
-        return state
-
-    return write_case_folder(outdir, entry.case, fill)
+    return write_failed_case(outdir, state, state.error)
 
 
 def run_local(

@@ -24,7 +24,6 @@ from .cases import BatchCase, batch_cases
 from .state import (
     DONE,
     FAILED,
-    LOG_FILE,
     CaseState,
     batch_lock,
     check_batch_file,
@@ -35,6 +34,7 @@ from .state import (
     remove_leftovers,
     summary_rows,
     write_case_folder,
+    write_failed_case,
     write_summary,
 )
 from .work import BatchJob
@@ -185,12 +185,7 @@ def _record_problem(outdir: Path, job: BatchJob, entry: BatchCase) -> CaseState:
     state = CaseState(
         entry.case, FAILED, error=entry.problem or "", recipe=job.fingerprint, engine=job.engine, finished=now()
     )
-
-    def fill(folder: Path) -> CaseState:
-        (folder / LOG_FILE).write_text(f"error: {state.error}\n", encoding="utf-8")
-        return state
-
-    return write_case_folder(outdir, entry.case, fill)
+    return write_failed_case(outdir, state, f"error: {state.error}")
 
 
 def _dispatch(

@@ -110,6 +110,16 @@ def write_case_folder(outdir: Path, case: str, fill: Callable[[Path], CaseState]
     return state
 
 
+def write_failed_case(outdir: Path, state: CaseState, log: str) -> CaseState:
+    """Publish a failed case's folder: its record and a one-line log, nothing else."""
+
+    def fill(folder: Path) -> CaseState:
+        (folder / LOG_FILE).write_text(log + "\n", encoding="utf-8")
+        return state
+
+    return write_case_folder(outdir, state.case, fill)
+
+
 def leftovers(outdir: Path) -> list[Path]:
     """Half-built case folders (``.<case>.XXXX.part`` and their ``.old`` twins) left by a killed run."""
     return [p for p in outdir.glob(".*.part*") if p.is_dir()]
