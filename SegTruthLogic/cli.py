@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import ExitStack
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
-from .atomic import atomic_path
+from .atomic import Outputs, check_creatable, check_parent
 from .errors import Cancelled, SegTruthError
 from .export import check_output_path
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+DEBUG_VARIABLE = "SEGTRUTH_DEBUG"  # set to 1: unexpected errors end in their traceback instead of a log file
+
+log = logging.getLogger(__name__)
 
 
 def _progress_printer(quiet: bool) -> Callable[[float, str], None] | None:
@@ -37,15 +45,25 @@ def _progress_printer(quiet: bool) -> Callable[[float, str], None] | None:
     return show
 
 
+@contextmanager
+def command_outputs(args: argparse.Namespace, *inputs: str | Path | None) -> Iterator[Outputs]:
+    """The outputs of one command as one transaction; each published path is printed once all are in place."""
+    with Outputs(getattr(args, "overwrite", True), inputs) as outputs:
+        yield outputs
+    for target in outputs.targets:
+        print(f"wrote {target}")
+
+
+def segmentation_output(outputs: Outputs, path: str | Path) -> Path:
+    """A labelmap or .seg.nrrd output, checked (extension, folder, overwrite) before any work."""
+    check_output_path(path)
+    return outputs.file(path)
+
+
 def _open(args: argparse.Namespace, segmentation: str | None = None):
     from .case import Case
 
     return Case.open(args.image, segmentation, getattr(args, "labels", None))
-
-
-def _save(case, out: str, overwrite: bool) -> None:
-    path = case.save(out, overwrite=overwrite)
-    print(f"wrote {path}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -61,28 +79,30 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     from .labels import LabelTable
     from .tools.threshold import threshold
 
-    check_output_path(args.output)
-    case = _open(args)
-    if case.table is None:
-        case.table = LabelTable([]).with_label(args.name, 1)
-    elif case.table.by_name(args.name) is None:
-        raise SegTruthError(f"The label table has no label named {args.name!r} (give --name).")
-    low, high = args.range if args.range else (None, None)
-    used = threshold(
-        case.session, case.segmentation, case.volume, args.name, low, high, method=args.method, table=case.table
-    )
-    print(f"threshold {used[0]:g} .. {used[1]:g}")
-    _save(case, args.output, args.overwrite)
+    with command_outputs(args, args.image, args.labels) as outputs:
+        out = segmentation_output(outputs, args.output)
+        case = _open(args)
+        if case.table is None:
+            case.table = LabelTable([]).with_label(args.name, 1)
+        elif case.table.by_name(args.name) is None:
+            raise SegTruthError(f"The label table has no label named {args.name!r} (give --name).")
+        low, high = args.range if args.range else (None, None)
+        used = threshold(
+            case.session, case.segmentation, case.volume, args.name, low, high, method=args.method, table=case.table
+        )
+        print(f"threshold {used[0]:g} .. {used[1]:g}")
+        case.save(out)
     return 0
 
 
 def cmd_grow(args: argparse.Namespace) -> int:
     from .tools.grow import grow_from_seeds
 
-    check_output_path(args.output)
-    case = _open(args, args.seeds)
-    grow_from_seeds(case.session, case.segmentation, case.volume, progress=_progress_printer(args.quiet))
-    _save(case, args.output, args.overwrite)
+    with command_outputs(args, args.image, args.seeds, args.labels) as outputs:
+        out = segmentation_output(outputs, args.output)
+        case = _open(args, args.seeds)
+        grow_from_seeds(case.session, case.segmentation, case.volume, progress=_progress_printer(args.quiet))
+        case.save(out)
     return 0
 
 
@@ -90,79 +110,77 @@ def cmd_islands(args: argparse.Namespace) -> int:
     from .segments import segment_ids
     from .tools import islands
 
-    check_output_path(args.output)
-    case = _open(args, args.segmentation)
-    segmentation = case.segmentation.GetSegmentation()
-    names = (
-        [args.segment]
-        if args.segment
-        else [segmentation.GetSegment(s).GetName() for s in segment_ids(case.segmentation)]
-    )
-    size = {"min_mm3": args.min_size} if args.mm3 else {"min_voxels": int(args.min_size or 0)}
-    for name in names:
-        if args.keep_largest:
-            islands.keep_largest_island(case.session, case.segmentation, case.volume, name)
-        elif args.split:
-            islands.split_islands(case.session, case.segmentation, case.volume, name)
-        else:
-            islands.remove_small_islands(case.session, case.segmentation, case.volume, name, **size)
-    if args.split:
-        case.table = None  # split islands are new segments: the table is rebuilt from the segments
-    _save(case, args.output, args.overwrite)
+    with command_outputs(args, args.image, args.segmentation, args.labels) as outputs:
+        out = segmentation_output(outputs, args.output)
+        case = _open(args, args.segmentation)
+        segmentation = case.segmentation.GetSegmentation()
+        names = (
+            [args.segment]
+            if args.segment
+            else [segmentation.GetSegment(s).GetName() for s in segment_ids(case.segmentation)]
+        )
+        size = {"min_mm3": args.min_size} if args.mm3 else {"min_voxels": int(args.min_size or 0)}
+        for name in names:
+            if args.keep_largest:
+                islands.keep_largest_island(case.session, case.segmentation, case.volume, name)
+            elif args.split:
+                islands.split_islands(case.session, case.segmentation, case.volume, name)
+            else:
+                islands.remove_small_islands(case.session, case.segmentation, case.volume, name, **size)
+        if args.split:
+            case.table = None  # split islands are new segments: the table is rebuilt from the segments
+        case.save(out)
     return 0
 
 
 def cmd_fill_between(args: argparse.Namespace) -> int:
     from .tools.fill_between import fill_between_slices
 
-    check_output_path(args.output)
-    case = _open(args, args.segmentation)
-    fill_between_slices(case.session, case.segmentation, case.volume)
-    _save(case, args.output, args.overwrite)
+    with command_outputs(args, args.image, args.segmentation, args.labels) as outputs:
+        out = segmentation_output(outputs, args.output)
+        case = _open(args, args.segmentation)
+        fill_between_slices(case.session, case.segmentation, case.volume)
+        case.save(out)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    check_output_path(args.output)
-    case = _open(args, args.segmentation)
-    _save(case, args.output, args.overwrite)
-    if args.masks:
-        from .export import write_segment_masks
+    from .export import segment_mask_paths, write_segment_mask
 
-        for path in write_segment_masks(
-            case.session, case.segmentation, case.volume, args.masks, overwrite=args.overwrite
-        ):
-            print(f"wrote {path}")
+    with command_outputs(args, args.image, args.segmentation, args.labels) as outputs:
+        out = segmentation_output(outputs, args.output)
+        if args.masks:
+            check_parent(Path(args.masks) / "mask.nii.gz")
+        case = _open(args, args.segmentation)
+        case.save(out)
+        if args.masks:
+            for sid, path in segment_mask_paths(case.segmentation, args.masks).items():
+                write_segment_mask(case.session, case.segmentation, sid, case.volume, outputs.file(path))
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .case import Case
     from .recipe import Recipe
 
     recipe = Recipe.read(args.recipe)
-    outputs = args.outputs or recipe.outputs
-    if not outputs:
+    names = args.outputs or recipe.outputs
+    if not names:
         raise SegTruthError(f"{args.recipe}: the recipe lists no outputs; add 'outputs:' or give --output-name.")
-    for name in outputs:
-        check_output_path(name)
-    outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    from .case import Case
-
-    case = Case.open(args.image, args.segmentation or recipe.segmentation, recipe.table)
-    recipe.run(case.session, case.segmentation, case.volume, progress=_progress_printer(args.quiet))
-    write_all(case, [outdir / name for name in outputs], args.overwrite)
+    segmentation = args.segmentation or recipe.segmentation
+    with command_outputs(args, args.recipe, args.image, segmentation) as outputs:
+        outdir = check_creatable(args.outdir)
+        for name in names:
+            check_output_path(name)
+        staged = [outputs.file(outdir / name) for name in names] if outdir.is_dir() else None
+        case = Case.open(args.image, segmentation, recipe.table)  # checks the image before the folder is made
+        if staged is None:
+            outputs.make_folder(outdir)
+            staged = [outputs.file(outdir / name) for name in names]
+        recipe.run(case.session, case.segmentation, case.volume, progress=_progress_printer(args.quiet))
+        for path in staged:
+            case.save(path)
     return 0
-
-
-def write_all(case, paths: Sequence[Path], overwrite: bool) -> None:
-    """Write several outputs so that either all appear or none does."""
-    with ExitStack() as stack:
-        temps = [stack.enter_context(atomic_path(path, overwrite)) for path in paths]
-        for temp in temps:
-            case.save(temp)
-    for path in paths:
-        print(f"wrote {path}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -172,8 +190,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with SegTruth's promise for usage errors too: one ``segtruth: error:`` line and exit 1."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.format_usage()}segtruth: error: {_sentence(message)}\n")
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="segtruth",
         description="Ground-truth segmentation on 3D Slicer's own classes; outputs on the source image's exact grid.",
     )
@@ -255,8 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.handler(args)
     except Cancelled as error:
         print(f"segtruth: {error}", file=sys.stderr)
@@ -265,5 +295,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("segtruth: interrupted; nothing was written.", file=sys.stderr)
         return EXIT_INTERRUPTED
     except SegTruthError as error:
-        print(f"segtruth: error: {error}", file=sys.stderr)
+        print(f"segtruth: error: {_sentence(str(error))}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:
+        # The reader of stdout went away (`segtruth info ... | head`): say nothing more, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except Exception as error:  # a bug: one sentence for the user, the traceback kept for the report
+        if os.environ.get(DEBUG_VARIABLE) == "1":
+            raise
+        print(f"segtruth: error: {_internal_error(error)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _internal_error(error: Exception) -> str:
+    """Log the traceback to a file and describe the failure in one sentence that points at it."""
+    folder = Path(tempfile.gettempdir()) / "segtruth-logs"
+    path = folder / f"segtruth-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        folder.mkdir(exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        where = f"set {DEBUG_VARIABLE}=1 to see the traceback"
+    else:
+        log.addHandler(handler)
+        log.error("segtruth %s failed", " ".join(sys.argv[1:]), exc_info=error)
+        log.removeHandler(handler)
+        handler.close()
+        where = f"the traceback is in {path}"
+    detail = " ".join(str(error).split())[:200] or "no message"
+    return f"SegTruth failed unexpectedly ({type(error).__name__}: {detail}); this is a bug, and {where}."

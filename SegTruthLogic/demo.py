@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .atomic import Outputs
 from .case import Case
 from .metrics import dice
 from .progress import ProgressCallback
@@ -45,16 +46,18 @@ def score(case: Case, reference_path: Path) -> dict[str, float]:
 
 def run_demo(outdir: Path, progress: ProgressCallback | None = None) -> dict[str, float]:
     """Run the demo, write its outputs into ``outdir`` and print what it did."""
-    from .cli import write_all
-
     image, reference = ct_chest_paths()
     start = time.perf_counter()
     recipe = Recipe.read(RECIPE)
     case = Case.open(image, table=recipe.table)
     print(f"loaded {image.name}: {'x'.join(map(str, case.volume.GetImageData().GetDimensions()))} voxels")
     recipe.run(case.session, case.segmentation, case.volume, progress)
-    outdir.mkdir(parents=True, exist_ok=True)
-    write_all(case, [outdir / name for name in recipe.outputs], overwrite=True)
+    with Outputs() as outputs:
+        outputs.make_folder(outdir)
+        for staged in [outputs.file(outdir / name) for name in recipe.outputs]:
+            case.save(staged)
+    for target in outputs.targets:
+        print(f"wrote {target}")
     scores = score(case, reference)
     print(f"Dice against {reference.name} (slicerio's reference):")
     for name, value in scores.items():

@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 import slicer
 
-from .atomic import atomic_path, atomic_write, full_suffix
+from .atomic import Outputs, atomic_path, atomic_write, check_parent, full_suffix
 from .errors import SegTruthError
 from .geometry import Grid, move_array
 from .labels import LabelTable
@@ -94,6 +94,27 @@ def write_labelmap(
     return write_array(labels, grid, path, overwrite)
 
 
+def segment_mask_paths(segmentation_node, folder: str | Path, suffix: str = ".nii.gz") -> dict[str, Path]:
+    """Segment id -> the file its binary mask goes to in ``folder``: named after the segment, one per segment."""
+    if suffix not in LABELMAP_SUFFIXES:
+        raise SegTruthError(f"Mask format {suffix!r} must be one of {', '.join(LABELMAP_SUFFIXES)}.")
+    paths: dict[str, Path] = {}
+    for sid in segment_ids(segmentation_node):
+        name = segmentation_node.GetSegmentation().GetSegment(sid).GetName()
+        path = Path(folder) / ("".join(c if c.isalnum() or c in "-_." else "_" for c in name) + suffix)
+        if path in paths.values():
+            raise SegTruthError(f"{path}: two segments would share this mask file; rename one of them.")
+        paths[sid] = path
+    return paths
+
+
+def write_segment_mask(session: Session, segmentation_node, sid: str, volume, path: str | Path) -> Path:
+    """One segment as a binary (0/1) mask on the source file's grid."""
+    mask = segment_mask(session, segmentation_node, sid, volume).astype(np.uint8)
+    target = source_grid(volume)
+    return write_array(move_array(mask, Grid.from_node(volume), target), target, path)
+
+
 def write_segment_masks(
     session: Session,
     segmentation_node,
@@ -102,20 +123,13 @@ def write_segment_masks(
     suffix: str = ".nii.gz",
     overwrite: bool = True,
 ) -> list[Path]:
-    """One binary (0/1) mask per segment, named after the segment, on the source file's grid."""
-    folder = Path(folder)
-    if suffix not in LABELMAP_SUFFIXES:
-        raise SegTruthError(f"Mask format {suffix!r} must be one of {', '.join(LABELMAP_SUFFIXES)}.")
-    if not folder.is_dir():
-        raise SegTruthError(f"{folder}: folder not found.")
-    grid_node, target = Grid.from_node(volume), source_grid(volume)
-    written = []
-    for sid in segment_ids(segmentation_node):
-        name = segmentation_node.GetSegmentation().GetSegment(sid).GetName()
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-        mask = segment_mask(session, segmentation_node, sid, volume).astype(np.uint8)
-        written.append(write_array(move_array(mask, grid_node, target), target, folder / f"{safe}{suffix}", overwrite))
-    return written
+    """One binary (0/1) mask per segment, named after the segment, on the source file's grid; all or none."""
+    paths = segment_mask_paths(segmentation_node, folder, suffix)
+    check_parent(Path(folder) / f"mask{suffix}")
+    with Outputs(overwrite) as outputs:
+        for sid, path in paths.items():
+            write_segment_mask(session, segmentation_node, sid, volume, outputs.file(path))
+    return list(paths.values())
 
 
 def _layers(masks: list[np.ndarray]) -> list[int]:

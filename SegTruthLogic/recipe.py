@@ -30,6 +30,7 @@ import yaml
 from .editing import EditOptions
 from .errors import SegTruthError
 from .labels import LabelTable, label_from_mapping
+from .parameters import check_value, type_hints
 from .progress import CancelToken, ProgressCallback, report
 
 # Step name -> "module:function" of the tool; each takes (session, segmentation_node, volume, ...).
@@ -52,11 +53,13 @@ TOOLS: dict[str, str] = {
 _INJECTED = {"session", "segmentation_node", "volume", "table", "progress", "cancel"}
 
 
-def tool(name: str) -> Callable[..., Any]:
-    """The function behind a recipe step name."""
+def tool(name: str, where: str = "") -> Callable[..., Any]:
+    """The function behind a recipe step name; ``where`` (file, step) starts the error for an unknown one."""
     key = name.replace("-", "_")
     if key not in TOOLS:
-        raise SegTruthError(f"Unknown recipe step {name!r}; use one of {', '.join(TOOLS)}.")
+        raise SegTruthError(
+            f"{where}{': ' if where else ''}unknown recipe step {name!r}; use one of {', '.join(TOOLS)}."
+        )
     module, function = TOOLS[key].split(":")
     return getattr(importlib.import_module(module), function)
 
@@ -91,13 +94,17 @@ class Recipe:
         path = Path(path)
         if not path.is_file():
             raise SegTruthError(f"{path}: recipe not found.")
-        text = path.read_text(encoding="utf-8")
         try:
+            text = path.read_text(encoding="utf-8")
             data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        except (json.JSONDecodeError, yaml.YAMLError) as error:
+        except UnicodeDecodeError:
+            raise SegTruthError(f"{path}: is not a text file, so not a recipe.") from None
+        except json.JSONDecodeError as error:
             raise SegTruthError(
-                f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'} ({error})."
+                f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
             ) from None
+        except yaml.YAMLError as error:
+            raise SegTruthError(f"{path}: not valid YAML ({_yaml_problem(error)}).") from None
         return cls.from_dict(data, path)
 
     @classmethod
@@ -151,7 +158,7 @@ def _parse_step(entry: Any, number: int, where: str) -> Step:
     params = params or {}
     if not isinstance(params, dict):
         raise SegTruthError(f"{where}, step {number} ({name}): parameters must be a mapping.")
-    function = tool(str(name))
+    function = tool(str(name), f"{where}, step {number}")
     accepted = inspect.signature(function).parameters
     unknown = [key for key in params if key not in accepted or key in _INJECTED]
     if unknown:
@@ -169,12 +176,42 @@ def _parse_step(entry: Any, number: int, where: str) -> Step:
     ]
     if missing:
         raise SegTruthError(f"{where}, step {number} ({name}): missing parameters {missing}.")
+    hints = type_hints(function)
+    problems = [
+        check_value(key, value, hints[key]) for key, value in params.items() if key in hints and key != "options"
+    ]
     if "options" in params:
-        try:
-            EditOptions(**_tupled(params["options"]))
-        except TypeError as error:
-            raise SegTruthError(f"{where}, step {number} ({name}): bad options ({error}).") from None
+        problems.append(_options_problem(params["options"]))
+    problem = next((p for p in problems if p), None)
+    if problem:
+        raise SegTruthError(f"{where}, step {number} ({name}): {problem}.")
     return Step(str(name), params)
+
+
+def _options_problem(options: Any) -> str | None:
+    """What is wrong with a step's ``options`` mapping (the Segment Editor's masking settings), if anything."""
+    if not isinstance(options, dict):
+        return f"options must be a mapping of masking settings, not {options!r}"
+    hints = type_hints(EditOptions)
+    unknown = [key for key in options if key not in hints]
+    if unknown:
+        return f"unknown options {unknown}; accepted: {', '.join(hints)}"
+    for key, value in options.items():
+        problem = check_value(key, value, hints[key])
+        if problem:
+            return problem
+    try:
+        EditOptions(**_tupled(options))
+    except SegTruthError as error:
+        return str(error).rstrip(".")
+    return None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one clause: the problem and where it is."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def _tupled(options: dict[str, Any]) -> dict[str, Any]:

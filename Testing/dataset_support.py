@@ -9,6 +9,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from SegTruthLogic import cli
+from SegTruthLogic.atomic import FOLDER_MARK
 from SegTruthLogic.dataset.commands import add_commands
 from SegTruthLogic.geometry import Grid
 
@@ -100,5 +101,5 @@ def nnunet_grid_problems(dataset: Path) -> list[str]:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Hidden temporary files or folders an interrupted write would leave."""
-    return sorted(p.name for p in folder.rglob(".*")) if folder.exists() else []
+    """Hidden temporary files or folders an interrupted write would leave (not the mark of a finished folder)."""
+    return sorted(p.name for p in folder.rglob(".*") if p.name != FOLDER_MARK) if folder.exists() else []

@@ -102,7 +102,7 @@ def write_case_folder(outdir: Path, case: str, fill: Callable[[Path], CaseState]
 
     ``case.json`` is written last, inside the new folder, so the rename publishes outputs and record together.
     """
-    from ..dataset.folder import atomic_folder
+    from ..atomic import atomic_folder
 
     with atomic_folder(outdir / case, overwrite=True) as folder:
         state = fill(folder)

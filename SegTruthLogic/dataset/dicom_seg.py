@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..atomic import atomic_write, full_suffix
+from ..atomic import atomic_write, check_output_file, full_suffix
 from ..dicom import load_dicom_series
 from ..errors import SegTruthError
 from ..geometry import LPS_TO_RAS, Grid
@@ -156,8 +156,7 @@ def write_dicom_seg(
     dicom_folder, output = Path(dicom_folder), Path(output)
     if full_suffix(output) != ".dcm":
         raise SegTruthError(f"{output}: a DICOM SEG file must end in .dcm.")
-    if output.exists() and not overwrite:
-        raise SegTruthError(f"{output}: already exists; refusing to overwrite it (pass overwrite to replace it).")
+    check_output_file(output, overwrite)
     volume = load_dicom_series(session, dicom_folder, series_uid)
     node = None
     try:

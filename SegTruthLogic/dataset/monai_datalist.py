@@ -15,13 +15,12 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import atomic_write_text, full_suffix
+from ..atomic import atomic_folder, atomic_write_text, check_output_file, full_suffix
 from ..errors import SegTruthError
 from ..labels import LabelTable
 from ..progress import CancelToken, ProgressCallback, report
 from ..session import Session
 from .cases import DatasetLabels, write_cases
-from .folder import atomic_folder
 from .manifest import CaseEntry
 
 FILE_ENDING = ".nii.gz"
@@ -72,8 +71,7 @@ def export_monai(
     """Convert the cases and write the datalist; all or nothing. Returns the datalist path."""
     datalist = Path(datalist)
     folder = data_folder(datalist)
-    if datalist.exists() and not overwrite:
-        raise SegTruthError(f"{datalist}: already exists; refusing to replace it (pass overwrite).")
+    check_output_file(datalist, overwrite, parent_made=True)
     if not entries:
         raise SegTruthError("The case list is empty; nothing to export.")
     labelled = [entry.case for entry in entries if entry.labelled]

@@ -17,13 +17,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_folder, atomic_write_text
 from ..errors import SegTruthError
 from ..labels import LabelTable
 from ..progress import CancelToken, ProgressCallback, report
 from ..session import Session
 from .cases import DatasetLabels, write_cases
-from .folder import atomic_folder
 from .manifest import CaseEntry
 
 FILE_ENDING = ".nii.gz"

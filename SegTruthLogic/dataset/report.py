@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import atomic_write_text, full_suffix
+from ..atomic import Outputs, atomic_folder, atomic_write_text, full_suffix
 from ..errors import SegTruthError
 from ..geometry import LPS_TO_RAS, Grid, index_map, move_array
 from ..labels import Label, LabelTable, color_hex, default_color
@@ -29,7 +29,6 @@ from ..segmentation_io import SEGMENTATION_SUFFIX, _difference
 from ..session import Session
 from ..volumes import check_image_file
 from .cases import read_case
-from .folder import atomic_folder
 from .manifest import CaseEntry, read_cases
 from .nnunet import read_dataset_json
 from .qc import case_picture, overview_picture, png_bytes
@@ -246,23 +245,24 @@ def dataset_report(
     """Write the HTML report of a dataset (and, with ``pictures``, one QC PNG per case into that folder)."""
     if full_suffix(output) not in (".html", ".htm"):
         raise SegTruthError(f"{output}: the report must be an .html file.")
-    if Path(output).exists() and not overwrite:
-        raise SegTruthError(f"{output}: already exists; refusing to overwrite it (pass overwrite to replace it).")
-    opened = open_source(source)
-    cases = []
-    for number, (entry, split) in enumerate(opened.cases):
-        if cancel is not None:
-            cancel.raise_if_cancelled("report")
-        report(progress, number / len(opened.cases), f"case {entry.case} ({number + 1}/{len(opened.cases)})")
-        cases.append(analyse_case(session, entry, split, opened.table))
-    table = opened.table or _table_from_cases(cases)
-    embed = len(cases) <= DETAIL_LIMIT
-    if pictures is not None:
-        with atomic_folder(pictures, overwrite) as temp:
-            for case in cases:
-                if case.detail is not None:
-                    (temp / f"{case.case}.png").write_bytes(case.detail)
-    atomic_write_text(output, render_html(opened.title, cases, table, embed), overwrite)
+    with Outputs(overwrite) as outputs:
+        html = outputs.file(output)  # both outputs checked before any case is read
+        pictures_folder = outputs.folder(pictures) if pictures is not None else None
+        opened = open_source(source)
+        cases = []
+        for number, (entry, split) in enumerate(opened.cases):
+            if cancel is not None:
+                cancel.raise_if_cancelled("report")
+            report(progress, number / len(opened.cases), f"case {entry.case} ({number + 1}/{len(opened.cases)})")
+            cases.append(analyse_case(session, entry, split, opened.table))
+        table = opened.table or _table_from_cases(cases)
+        embed = len(cases) <= DETAIL_LIMIT
+        if pictures_folder is not None:
+            with atomic_folder(pictures_folder) as temp:
+                for case in cases:
+                    if case.detail is not None:
+                        (temp / f"{case.case}.png").write_bytes(case.detail)
+        atomic_write_text(html, render_html(opened.title, cases, table, embed))
     report(progress, 1.0, f"report of {len(cases)} cases written to {output}")
     return cases
 

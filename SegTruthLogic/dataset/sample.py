@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_folder
 from ..export import export, write_array
 from ..geometry import Grid
 from ..sample_data import ct_chest_paths
@@ -21,7 +22,6 @@ from ..session import Session
 from ..volumes import load_volume
 from .cases import read_case
 from .crop import crop_case
-from .folder import atomic_folder
 from .manifest import CaseEntry
 
 

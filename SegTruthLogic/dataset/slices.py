@@ -22,14 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write, atomic_write_text
+from ..atomic import atomic_folder, atomic_write, atomic_write_text
 from ..errors import SegTruthError
 from ..export import write_array
 from ..labels import LabelTable
 from ..progress import CancelToken, ProgressCallback, report
 from ..session import Session
 from .cases import DatasetLabels, read_case
-from .folder import atomic_folder
 from .manifest import CaseEntry
 from .orient import display_layout, slab_grid, view_axis, view_slice, view_spacing
 from .qc import auto_window, png_bytes, to_gray

@@ -11,8 +11,8 @@ import json
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
+from ..atomic import Outputs
 from ..errors import SegTruthError
 
 Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
@@ -54,21 +54,21 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from .engine import segment
 
     check_output_path(args.output)
-    if not args.overwrite and Path(args.output).exists():
-        raise SegTruthError(f"{args.output}: already exists; refusing to overwrite it (drop --no-overwrite).")
     progress = _printer(args.quiet, getattr(args, "progress_json", False))
-    model = load_model(args.model, progress=progress)  # before loading the image: a bad model fails fast
-    case = Case.open(args.image)
-    case.segmentation = segment(
-        case.volume, model, case.segmentation, device=args.device, session=case.session, tta=args.tta,
-        progress=progress, batch_size=args.batch_size,
-    )  # fmt: skip
-    case.table = model.card.labels
-    path = case.save(args.output, overwrite=args.overwrite)
+    with Outputs(args.overwrite, inputs=[args.image, args.model]) as outputs:
+        out = outputs.file(args.output)  # checked before the model and the image are read
+        model = load_model(args.model, progress=progress)  # before loading the image: a bad model fails fast
+        case = Case.open(args.image)
+        case.segmentation = segment(
+            case.volume, model, case.segmentation, device=args.device, session=case.session, tta=args.tta,
+            progress=progress, batch_size=args.batch_size,
+        )  # fmt: skip
+        case.table = model.card.labels
+        case.save(out)
     if getattr(args, "progress_json", False):
-        print(json.dumps({"event": "written", "path": str(path)}), flush=True)
+        print(json.dumps({"event": "written", "path": str(args.output)}), flush=True)
     else:
-        print(f"wrote {path}")
+        print(f"wrote {args.output}")
     return 0
 
 
