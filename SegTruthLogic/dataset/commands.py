@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from ..atomic import Outputs
 from ..errors import SegTruthError
 from ..progress import ProgressCallback
 
@@ -72,30 +73,38 @@ def _table(args: argparse.Namespace):
 
 def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
     from .manifest import read_cases
-    from .nnunet import export_nnunet, verify_with_nnunet
+    from .nnunet import dataset_folder_name, export_nnunet, verify_with_nnunet
+    from .report import check_report_path, dataset_report
 
-    entries = read_cases(args.manifest)
-    session = _session()
     channel_names = [n.strip() for n in args.channel_names.split(",")] if args.channel_names else None
-    folder = export_nnunet(
-        session,
-        entries,
-        args.output,
-        args.id,
-        args.name,
-        _table(args),
-        channel_names,
-        args.overwrite,
-        progress_bar(args.quiet),
-    )
-    print(f"wrote {folder} ({len(entries)} cases)")
+    target = Path(args.output) / dataset_folder_name(args.id, args.name)
+    with Outputs(args.overwrite, inputs=[args.manifest, args.labels]) as outputs:
+        report_path = outputs.file(check_report_path(args.report)) if args.report else None
+        staged = outputs.folder(target, create_parents=True)
+        entries = read_cases(args.manifest)
+        session = _session()
+        export_nnunet(
+            session,
+            entries,
+            args.output,
+            args.id,
+            args.name,
+            _table(args),
+            channel_names,
+            args.overwrite,
+            progress_bar(args.quiet),
+            staged=staged,
+        )
+        if report_path is not None:
+            cases = dataset_report(session, staged, report_path, progress=progress_bar(args.quiet))
+    print(f"wrote {target} ({len(entries)} cases)")
     if args.report:
-        _report(session, folder, args.report, None, args.quiet)
+        _print_report(args.report, cases)
     if args.verify:
-        passed, output = verify_with_nnunet(folder)
+        passed, output = verify_with_nnunet(target)
         if not passed:
             print(output, file=sys.stderr)
-            raise SegTruthError(f"{folder}: nnU-Net's verify_dataset_integrity failed (its output is above).")
+            raise SegTruthError(f"{target}: nnU-Net's verify_dataset_integrity failed (its output is above).")
         print("nnU-Net's verify_dataset_integrity passed")
     return 0
 
@@ -188,10 +197,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ..atomic import atomic_write_text
     from .compare import compare_segmentations
 
-    comparison = compare_segmentations(_session(), args.a, args.b, args.image, _table(args))
-    print(comparison.format())
+    with Outputs(inputs=[args.a, args.b, args.image, args.labels]) as outputs:
+        csv = outputs.file(args.csv) if args.csv else None  # checked before the comparison is computed
+        comparison = compare_segmentations(_session(), args.a, args.b, args.image, _table(args))
+        print(comparison.format())
+        if csv is not None:
+            atomic_write_text(csv, comparison.to_csv())
     if args.csv:
-        atomic_write_text(args.csv, comparison.to_csv())
         print(f"wrote {args.csv}")
     return 0
 
@@ -206,18 +218,18 @@ def cmd_dicom_seg(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(session, source, output, pictures, quiet: bool) -> None:
-    from .report import dataset_report
-
-    cases = dataset_report(session, source, output, pictures, progress=progress_bar(quiet))
+def _print_report(output: str | Path, cases: list) -> None:
     problems = sum(len(case.problems) for case in cases)
     print(f"wrote {output} ({len(cases)} cases, {problems} problem(s))")
-    if pictures:
-        print(f"wrote {pictures}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    _report(_session(), args.source, args.output, args.pictures, args.quiet)
+    from .report import dataset_report
+
+    cases = dataset_report(_session(), args.source, args.output, args.pictures, progress=progress_bar(args.quiet))
+    _print_report(args.output, cases)
+    if args.pictures:
+        print(f"wrote {args.pictures}")
     return 0
 
 

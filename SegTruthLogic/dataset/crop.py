@@ -8,13 +8,12 @@ when Slicer shows the volume flipped.
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, full_suffix
+from ..atomic import Outputs, full_suffix
 from ..errors import SegTruthError
 from ..export import LABELMAP_SUFFIXES, write_array
 from ..geometry import Grid
@@ -119,30 +118,30 @@ def crop_case(
         raise SegTruthError(f"{image_out}: the cropped image must be one of {', '.join(IMAGE_OUTPUT_SUFFIXES)}.")
     if full_suffix(mask_out) not in LABELMAP_SUFFIXES:
         raise SegTruthError(f"{mask_out}: the cropped mask must be a labelmap, one of {', '.join(LABELMAP_SUFFIXES)}.")
-    image = Path(image)
-    entry = CaseEntry(image.name, (image,), Path(segmentation))
-    case = read_case(session, entry, table)
-    assert case.labels is not None and case.table is not None
-    if first_last is not None:
-        box = box_from_indices(case.grid, *first_last)
-    elif roi is not None:
-        box = box_from_roi(case.grid, *roi)
-    else:
-        values = None
-        if label is not None:
-            found = case.table.by_name(label)
-            if found is None:
-                names = ", ".join(repr(lb.name) for lb in case.table) or "none"
-                raise SegTruthError(f"{segmentation}: has no label named {label!r} (labels: {names}).")
-            values = [found.value]
-        try:
-            box = box_from_labels(case.labels, case.grid, margin_mm or 0.0, values)
-        except SegTruthError as error:
-            raise SegTruthError(f"{segmentation}: {error}") from None
-    grid = crop_grid(case.grid, box)
-    with ExitStack() as stack:
-        image_temp = stack.enter_context(atomic_path(image_out, overwrite))
-        mask_temp = stack.enter_context(atomic_path(mask_out, overwrite))
+    with Outputs(overwrite, inputs=[image, segmentation]) as outputs:  # both checked before the case is read
+        image_temp = outputs.file(image_out)
+        mask_temp = outputs.file(mask_out)
+        image = Path(image)
+        entry = CaseEntry(image.name, (image,), Path(segmentation))
+        case = read_case(session, entry, table)
+        assert case.labels is not None and case.table is not None
+        if first_last is not None:
+            box = box_from_indices(case.grid, *first_last)
+        elif roi is not None:
+            box = box_from_roi(case.grid, *roi)
+        else:
+            values = None
+            if label is not None:
+                found = case.table.by_name(label)
+                if found is None:
+                    names = ", ".join(repr(lb.name) for lb in case.table) or "none"
+                    raise SegTruthError(f"{segmentation}: has no label named {label!r} (labels: {names}).")
+                values = [found.value]
+            try:
+                box = box_from_labels(case.labels, case.grid, margin_mm or 0.0, values)
+            except SegTruthError as error:
+                raise SegTruthError(f"{segmentation}: {error}") from None
+        grid = crop_grid(case.grid, box)
         write_array(crop_array(case.channels[0], box), grid, image_temp)
         write_array(crop_array(case.labels, box), grid, mask_temp)
     return box

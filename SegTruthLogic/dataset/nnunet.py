@@ -84,11 +84,16 @@ def export_nnunet(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    staged: Path | None = None,
 ) -> Path:
-    """Write ``raw_folder/DatasetNNN_Name``; all cases or nothing. Returns the dataset folder."""
+    """Write ``raw_folder/DatasetNNN_Name``; all cases or nothing. Returns the dataset folder.
+
+    ``staged``: build the folder there instead, a path an :class:`~SegTruthLogic.atomic.Outputs` transaction
+    publishes as ``raw_folder/DatasetNNN_Name`` together with the command's other outputs.
+    """
     raw_folder = Path(raw_folder)
     folder_name = dataset_folder_name(dataset_id, name)
-    target = raw_folder / folder_name
+    target = staged or raw_folder / folder_name
     others = _other_datasets_with_id(raw_folder, dataset_id, folder_name)
     if others:
         raise SegTruthError(

@@ -233,6 +233,13 @@ def analyse_case(session: Session, entry: CaseEntry, split: str, table: LabelTab
 
 
 # -- the report -----------------------------------------------------------------------------------------------------------
+def check_report_path(output: str | Path) -> Path:
+    """The report's file name: an ``.html`` file."""
+    if full_suffix(output) not in (".html", ".htm"):
+        raise SegTruthError(f"{output}: the report must be an .html file.")
+    return Path(output)
+
+
 def dataset_report(
     session: Session,
     source: str | Path,
@@ -243,10 +250,8 @@ def dataset_report(
     cancel: CancelToken | None = None,
 ) -> list[ReportCase]:
     """Write the HTML report of a dataset (and, with ``pictures``, one QC PNG per case into that folder)."""
-    if full_suffix(output) not in (".html", ".htm"):
-        raise SegTruthError(f"{output}: the report must be an .html file.")
     with Outputs(overwrite) as outputs:
-        html = outputs.file(output)  # both outputs checked before any case is read
+        html = outputs.file(check_report_path(output))  # both outputs checked before any case is read
         pictures_folder = outputs.folder(pictures) if pictures is not None else None
         opened = open_source(source)
         cases = []
