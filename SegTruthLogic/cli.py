@@ -110,6 +110,10 @@ def cmd_islands(args: argparse.Namespace) -> int:
     from .segments import segment_ids
     from .tools import islands
 
+    if not (args.keep_largest or args.split or args.min_size is not None or args.remove_border):
+        raise SegTruthError(
+            "Choose what to do with the islands: --keep-largest, --min-size, --split or --remove-border."
+        )
     with command_outputs(args, args.image, args.segmentation, args.labels) as outputs:
         out = segmentation_output(outputs, args.output)
         case = _open(args, args.segmentation)
@@ -121,11 +125,13 @@ def cmd_islands(args: argparse.Namespace) -> int:
         )
         size = {"min_mm3": args.min_size} if args.mm3 else {"min_voxels": int(args.min_size or 0)}
         for name in names:
+            if args.remove_border:
+                islands.remove_border_islands(case.session, case.segmentation, case.volume, name)
             if args.keep_largest:
                 islands.keep_largest_island(case.session, case.segmentation, case.volume, name)
             elif args.split:
                 islands.split_islands(case.session, case.segmentation, case.volume, name)
-            else:
+            elif args.min_size is not None:
                 islands.remove_small_islands(case.session, case.segmentation, case.volume, name, **size)
         if args.split:
             case.table = None  # split islands are new segments: the table is rebuilt from the segments
@@ -238,10 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", required=True, help="seed labelmap on IMAGE's grid (0 = unknown) or .seg.nrrd")
     outputs(p)
 
-    p = command("islands", "Keep the largest island, remove small islands, or split islands.", cmd_islands)
+    p = command("islands", "Keep the largest island, remove small or border islands, or split islands.", cmd_islands)
     p.add_argument("image")
     p.add_argument("segmentation", metavar="SEG", help=".seg.nrrd or labelmap on IMAGE's grid")
-    group = p.add_mutually_exclusive_group(required=True)
+    p.add_argument(
+        "--remove-border",
+        action="store_true",
+        help="first remove islands touching the image's sides (outside the body; the end slices do not count)",
+    )
+    group = p.add_mutually_exclusive_group()
     group.add_argument("--keep-largest", action="store_true")
     group.add_argument("--min-size", type=float, metavar="N", help="remove islands smaller than N voxels")
     group.add_argument("--split", action="store_true", help="each island becomes its own segment")

@@ -15,6 +15,7 @@ from SegTruthLogic.tools.islands import (
     keep_island_at,
     keep_largest_island,
     minimum_voxels,
+    remove_border_islands,
     remove_island_at,
     remove_small_islands,
     split_islands,
@@ -88,6 +89,30 @@ def test_remove_small_islands_in_voxels_and_mm3(scene):
     assert remove_small_islands(session, segmentation, volume, "lesion", min_mm3=16.0) == 0
     assert remove_small_islands(session, segmentation, volume, "lesion", min_mm3=16.5) == 1
     assert int(mask_of(scene, "lesion").sum()) == 27
+
+
+AXIAL = (1, 0, 0, 0, 1, 0, 0, 0, 1)  # k runs head to foot
+CORONAL = (1, 0, 0, 0, 0, -1, 0, 1, 0)  # j runs head to foot (LPS direction columns: i = L, j = S, k = -P)
+
+
+@pytest.mark.parametrize(("direction", "kept"), [(AXIAL, "on k = 0"), (CORONAL, "on j = 0")])
+def test_remove_border_islands_spares_the_end_slices(session, tmp_path, direction, kept):
+    volume = load_volume(
+        session, write_volume(tmp_path / "border.nrrd", np.zeros(SHAPE, np.int16), (1.0, 1.0, 2.0), direction=direction)
+    )
+    segmentation = new_segmentation(session, volume)
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[BIG] = True  # inside: always kept
+    places = {"on i = 0": (5, 5, 0), "on k = 0": (0, 5, 5), "on j = 0": (5, 0, 5), "on i = 19": (6, 6, 19)}
+    for index in places.values():
+        mask[index] = True
+    set_segment_mask(session, segmentation, add_segment(segmentation, "air"), mask, volume)
+    assert remove_border_islands(session, segmentation, volume, "air") == 3
+    expected = np.zeros(SHAPE, dtype=bool)
+    expected[BIG] = True
+    expected[places[kept]] = True
+    assert np.array_equal(segment_mask(session, segmentation, find_segment(segmentation, "air"), volume), expected)
+    assert remove_border_islands(session, segmentation, volume, "air") == 0
 
 
 def test_split_islands_names_segments_by_decreasing_size(scene):

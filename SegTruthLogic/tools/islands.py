@@ -4,6 +4,11 @@ Islands come from ``vtkITKIslandMath`` on the segment's mask on the volume's gri
 settings: face connectivity (6 neighbours; ``fully_connected=True`` gives 26) and islands numbered by
 decreasing size (ties in voxel order). Split islands become segments named as Slicer names them: the
 largest stays in the segment, the next are ``<name>_2``, ``<name>_3``, ... by decreasing size.
+
+Islands touching the image's sides are what lies outside the patient: a scan's field of view holds the whole
+body across (left-right, front-back), while its first and last slices along the patient's head-foot axis
+cut through organs. So air thresholded on a chest CT is the lungs once the islands touching the sides are
+dropped, though the lungs touch the top and bottom slices.
 """
 
 from __future__ import annotations
@@ -86,6 +91,40 @@ def remove_island_at(
     drop = labels == label
     apply_mask(session, segmentation_node, segment_id, volume, drop, "remove", options)
     return int(np.count_nonzero(drop))
+
+
+def remove_border_islands(
+    session: Session,
+    segmentation_node,
+    volume,
+    segment: str,
+    options: EditOptions = DEFAULT_OPTIONS,
+    fully_connected: bool = False,
+) -> int:
+    """Remove the islands that touch the image's sides (all faces but the two crossed by the head-foot axis).
+
+    Returns how many islands were removed. The head-foot axis is the image axis closest to the patient's
+    superior direction, so the rule holds for axial, coronal and sagittal acquisitions alike.
+    """
+    segment_id = find_segment(segmentation_node, segment)
+    labels = _labels(session, segmentation_node, volume, segment_id, 0, fully_connected)
+    touching = np.unique(np.concatenate([face.ravel() for face in side_faces(labels, volume)]))
+    touching = touching[touching > 0]
+    if touching.size:
+        keep = (labels > 0) & ~np.isin(labels, touching)
+        apply_mask(session, segmentation_node, segment_id, volume, keep, "set", options)
+    return int(touching.size)
+
+
+def side_faces(array: np.ndarray, volume) -> list[np.ndarray]:
+    """The faces of a (k, j, i) array along the two image axes that do not run head to foot."""
+    superior = np.abs(Grid.from_node(volume).direction_ras[2])  # S component of the i, j, k axes
+    head_foot = 2 - int(np.argmax(superior))  # array axis of the image axis closest to S (k, j, i order)
+    faces = []
+    for axis in range(3):
+        if axis != head_foot:
+            faces += [np.take(array, 0, axis=axis), np.take(array, -1, axis=axis)]
+    return faces
 
 
 def remove_small_islands(
