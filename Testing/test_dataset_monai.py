@@ -68,11 +68,41 @@ def test_split_and_folds(exported):
     assert len(validation) == 2 and len(training) == 4 and not set(training) & set(validation)
     assert sorted(item["fold"] for item in content["training"]) == [0, 0, 1, 1]
     assert content["labels"]["5"] == "right lung" and content["numTraining"] == 6
-    assert content["split"] == {"seed": 7, "validation_fraction": 0.34, "folds": 2}
+    assert content["split"] == {
+        "seed": 7,
+        "validation_fraction": 0.34,
+        "folds": 2,
+        "folds_requested": 2,
+        "training_cases": 4,
+    }
     cases = [f"c{n}" for n in range(10)]
     assert split_cases(cases, 0.2, None, 1) == split_cases(list(reversed(cases)), 0.2, None, 1)  # order-free
     assert split_cases(cases, 0.2, None, 1)[1] != split_cases(cases, 0.2, None, 2)[1]
     assert leftovers(datalist.parent) == []
+
+
+def test_more_folds_than_training_cases_are_capped_with_a_note(tmp_path, capsys):
+    """The README's command on the three sample cases: 1 validation case, 2 training cases, so 2 folds, said so."""
+    assert run("dataset", "sample", tmp_path / "cases") == 0
+    datalist = tmp_path / "chest.json"
+    assert run("dataset", "monai", tmp_path / "cases", "-o", datalist, "--validation", 0.2, "--folds", 5, "-q") == 0
+    out = capsys.readouterr().out
+    assert "note: 5 folds were asked for but only 2 cases are left for training, so 2 folds were made." in out
+    content = json.loads(datalist.read_text())
+    assert content["split"]["folds"] == 2 and content["split"]["folds_requested"] == 5
+    assert sorted(item["fold"] for item in content["training"]) == [0, 1] and len(content["validation"]) == 1
+    assert [len(split_cases(list("abcdef"), 0.0, k)[2]) for k in (3, 6, 9)] == [6, 6, 6]
+    assert sorted(set(split_cases(list("abcdef"), 0.0, 9)[2].values())) == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(SegTruthError, match="5 folds need at least 2 training cases; there are 1 after"):
+        split_cases(["a", "b"], 0.5, 5)
+    with pytest.raises(SegTruthError, match="1 folds: cross-validation needs at least 2"):
+        split_cases(list("abcdef"), 0.0, 1)
+    capsys.readouterr()
+    assert run("dataset", "monai", tmp_path / "cases", "-o", tmp_path / "one.json", "--validation", 0.5,
+               "--folds", 5, "-q") == 1  # fmt: skip
+    error = capsys.readouterr().err.strip()
+    assert error == "segtruth: error: 5 folds need at least 2 training cases; there are 1 after the validation split."
+    assert not (tmp_path / "one.json").exists() and not (tmp_path / "one").exists()
 
 
 def test_bad_input_leaves_neither_datalist_nor_folder(tmp_path, ct_chest):

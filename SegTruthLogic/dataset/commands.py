@@ -111,7 +111,7 @@ def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
 
 def cmd_dataset_monai(args: argparse.Namespace) -> int:
     from .manifest import read_cases
-    from .monai_datalist import export_monai
+    from .monai_datalist import export_monai, folds_note
 
     entries = read_cases(args.manifest)
     path = export_monai(
@@ -126,6 +126,9 @@ def cmd_dataset_monai(args: argparse.Namespace) -> int:
         progress_bar(args.quiet),
     )
     print(f"wrote {path} ({len(entries)} cases)")
+    note = folds_note(path)
+    if note:
+        print(note)
     return 0
 
 

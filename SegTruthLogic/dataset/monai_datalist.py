@@ -40,12 +40,36 @@ def split_cases(
     validation, training = sorted(order[:count]), order[count:]
     fold_of: dict[str, int] = {}
     if folds is not None:
-        if folds < 2:
-            raise SegTruthError(f"{folds} folds: cross-validation needs at least 2.")
-        if folds > len(training):
-            raise SegTruthError(f"{folds} folds need at least {folds} training cases; there are {len(training)}.")
-        fold_of = {case: n % folds for n, case in enumerate(training)}
+        used = fold_count(folds, len(training))
+        fold_of = {case: n % used for n, case in enumerate(training)}
     return sorted(training), validation, fold_of
+
+
+def fold_count(requested: int, training: int) -> int:
+    """The folds a split makes: as many as requested, at most one per training case (each fold validates one).
+
+    Fewer training cases than folds would leave folds with nothing to validate on, so the count is capped
+    (the datalist records both numbers and the command says so) rather than failing a small first try.
+    """
+    if requested < 2:
+        raise SegTruthError(f"{requested} folds: cross-validation needs at least 2.")
+    if training < 2:
+        raise SegTruthError(
+            f"{requested} folds need at least 2 training cases; there are {training} after the validation split."
+        )
+    return min(requested, training)
+
+
+def folds_note(datalist: str | Path) -> str | None:
+    """A line saying that a written datalist has fewer folds than were asked for, or None."""
+    split = json.loads(Path(datalist).read_text(encoding="utf-8")).get("split", {})
+    requested, used = split.get("folds_requested"), split.get("folds")
+    if requested is None or requested == used:
+        return None
+    return (
+        f"note: {requested} folds were asked for but only {split.get('training_cases')} cases are left for "
+        f"training, so {used} folds were made."
+    )
 
 
 def data_folder(datalist: str | Path) -> Path:
@@ -118,7 +142,12 @@ def export_monai(
                 "labels": {"0": "background", **{str(label.value): label.name for label in final}},
                 "modality": {str(c): f"image_{c:04d}" if channels > 1 else "image" for c in range(channels)},
                 "numTraining": len(labelled),
-                "split": {"seed": seed, "validation_fraction": validation_fraction, "folds": folds},
+                "split": {
+                    "seed": seed,
+                    "validation_fraction": validation_fraction,
+                    "folds": None if folds is None else fold_count(folds, len(training)),
+                    **({} if folds is None else {"folds_requested": folds, "training_cases": len(training)}),
+                },
                 "training": [item(case) for case in training],
                 "validation": [item(case) for case in validation],
                 "testing": [item(entry.case) for entry in entries if not entry.labelled],
