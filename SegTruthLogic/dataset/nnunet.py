@@ -24,6 +24,7 @@ from ..progress import CancelToken, ProgressCallback, report
 from ..session import Session
 from .cases import DatasetLabels, write_cases
 from .manifest import CaseEntry
+from .modality import channel_names_for
 
 FILE_ENDING = ".nii.gz"
 TABLE_NAME = "labels.json"
@@ -85,8 +86,13 @@ def export_nnunet(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     staged: Path | None = None,
+    require_channel_names: bool = False,
 ) -> Path:
     """Write ``raw_folder/DatasetNNN_Name``; all cases or nothing. Returns the dataset folder.
+
+    Without ``channel_names`` each channel is named after the modality its images record (a DICOM series'
+    Modality, a dcm2niix sidecar), else ``zscore``; with ``require_channel_names`` an unrecorded modality is
+    an error instead (see :mod:`.modality`).
 
     ``staged``: build the folder there instead, a path an :class:`~SegTruthLogic.atomic.Outputs` transaction
     publishes as ``raw_folder/DatasetNNN_Name`` together with the command's other outputs.
@@ -107,9 +113,7 @@ def export_nnunet(
     if table is not None:
         check_consecutive(table)
     channels = len(entries[0].images)
-    names = list(channel_names) if channel_names else _default_channel_names(channels)
-    if len(names) != channels:
-        raise SegTruthError(f"{len(names)} channel names given for cases with {channels} channels.")
+    names = channel_names_for(entries, channel_names, require_channel_names)
 
     def layout(entry: CaseEntry) -> tuple[list[str], str | None]:
         images = "imagesTr" if entry.labelled else "imagesTs"
@@ -134,11 +138,6 @@ def export_nnunet(
         atomic_write_text(temp / TABLE_NAME, final.to_json())
     report(progress, 1.0, f"{len(written)} cases written to {target}")
     return target
-
-
-def _default_channel_names(channels: int) -> list[str]:
-    """Names nnU-Net normalises with z-scores; pass "CT" for CT intensity normalisation."""
-    return ["image"] if channels == 1 else [f"image_{c:04d}" for c in range(channels)]
 
 
 def read_dataset_json(folder: str | Path) -> dict:

@@ -3,17 +3,19 @@
 Three cases in the layout ``segtruth dataset`` reads from a folder (``CASE.<image>`` + ``CASE.seg.nrrd``): the
 CT with its reference segmentation, a crop around the right lung (NIfTI), and the same CT stored with its
 first axis reversed (a left-handed file, as some scanners and converters write them). Exports must keep all
-three exact, which is what they are there to show.
+three exact, which is what they are there to show. Each image has the sidecar ``CASE.json`` that dcm2niix
+writes beside a converted series, saying it is a CT, so an nnU-Net export names the channel ``CT``.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_folder
+from ..atomic import atomic_folder, atomic_write_text
 from ..export import export, write_array
 from ..geometry import Grid
 from ..sample_data import ct_chest_paths
@@ -23,6 +25,7 @@ from ..volumes import load_volume
 from .cases import read_case
 from .crop import crop_case
 from .manifest import CaseEntry
+from .modality import sidecar
 
 
 def left_handed(grid: Grid) -> Grid:
@@ -58,4 +61,6 @@ def write_sample_cases(session: Session, folder: str | Path, overwrite: bool = F
             export(session, node, volume, temp / f"{name}.seg.nrrd", table)
             session.remove(volume, node)
             (temp / f"{name}.labels{suffix}").unlink()
+        for image in (temp / "chest_001.nrrd", temp / "chest_002.nii.gz", temp / "chest_003.nrrd"):
+            atomic_write_text(sidecar(image), json.dumps({"Modality": "CT"}) + "\n")
     return Path(folder)
