@@ -1,11 +1,15 @@
 """The local engine: N worker processes on this machine, each with its own scene and models, fed by the driver.
 
 The driver hands each worker two cases (the one it runs and the one it loads meanwhile) and one more each time
-it finishes one, so it always knows which cases a worker holds: if a worker dies (a crash in a native library,
-the out-of-memory killer), the case it was running is recorded as failed, the others go back to the queue and
-a new worker takes over. Workers publish each case's folder themselves (outputs, log, record; see state.py),
-so the driver only counts. If the driver dies, even by SIGKILL, its workers die with it (Linux: the kernel's
-parent-death signal; elsewhere: they notice their parent is gone within a second).
+it finishes one, so it always knows which cases a worker holds, and the worker tells it what it does with each
+(reading which files, which recipe step). If a worker dies (a native reader aborting on a damaged file, a
+segfault, the out-of-memory killer), the one case it was busy with is recorded as failed with what killed the
+worker and what it was doing; the others go back to the queue and a new worker takes over. When it was busy
+with two (running one case while reading the next), neither is blamed: both run again, each alone on a worker,
+so only the guilty one fails. A worker that dies before it is ready stops the batch (every case would kill it).
+Workers publish each case's folder themselves (outputs, log, record; see state.py), so the driver only counts.
+If the driver dies, even by SIGKILL, its workers die with it (Linux: the kernel's parent-death signal;
+elsewhere: they notice their parent is gone within a second).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -98,7 +103,14 @@ def worker_main(
     except BaseException as error:
         conn.send(("fatal", _message(error)))
         return
-    conn.send(("ready", worker.name))
+    lock = threading.Lock()  # the prefetch thread reports its reading too
+
+    def send(message) -> None:
+        with lock:
+            conn.send(message)
+
+    worker.on_activity = lambda case, text: send(("activity", (case, text)))
+    send(("ready", worker.name))
     inbox: deque[BatchCase] = deque()
     stopping = False
     try:
@@ -120,16 +132,16 @@ def worker_main(
                 return
             entry = inbox.popleft()
             upcoming = inbox[0] if inbox else None
-            conn.send(("started", entry.case))
+            send(("started", entry.case))
             state = write_case_folder(
                 Path(outdir), entry.case, lambda folder, e=entry, u=upcoming: worker.run(e, folder, u)
             )
-            conn.send(("finished", state))
+            send(("finished", state))
     except (EOFError, BrokenPipeError):
         return
     except BaseException as error:  # writing a case folder failed (disk full, permissions): the batch must stop
         with contextlib.suppress(OSError):
-            conn.send(("fatal", _message(error)))
+            send(("fatal", _message(error)))
 
 
 @dataclass
@@ -137,8 +149,22 @@ class _Slot:
     process: multiprocessing.process.BaseProcess
     conn: Connection
     held: deque[BatchCase] = field(default_factory=deque)
-    running: str | None = None
+    busy: dict[str, str] = field(default_factory=dict)  # case -> what the worker is doing with it now
+    ready: bool = False
     closed: bool = False
+
+
+def death(exitcode: int | None) -> str:
+    """How a process ended, for a sentence: "was killed by signal 6 (SIGABRT)", "exited with code 1"."""
+    if exitcode is None:
+        return "stopped answering"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+        return f"was killed by signal {-exitcode} ({name})"
+    return f"exited with code {exitcode}"
 
 
 def record_crash(outdir: Path, job: BatchJob, entry: BatchCase, why: str) -> CaseState:
@@ -177,6 +203,7 @@ def run_local(
     plan = gpu_plan(workers, gpus or [])
     queue: deque[BatchCase] = deque(cases)
     slots: list[_Slot] = []
+    suspects: set[str] = set()  # cases a dead worker was busy with beside another: each runs alone next time
     remaining = len(cases)
 
     def start(index: int) -> _Slot:
@@ -199,6 +226,8 @@ def run_local(
         if slot.closed:
             return
         while len(slot.held) < LOOKAHEAD and queue:
+            if any(e.case in suspects for e in slot.held) or (slot.held and queue[0].case in suspects):
+                break  # a suspect is neither read nor run beside another case
             entry = queue.popleft()
             slot.held.append(entry)
             slot.conn.send(entry)
@@ -207,24 +236,50 @@ def run_local(
             slot.closed = True
 
     def lost(slot: _Slot) -> None:
-        """A worker died: fail the case it was running, give the others back, start a replacement if needed."""
+        """A worker died: fail the case it was busy with, give the others back, start a replacement if needed."""
         nonlocal remaining
         slots.remove(slot)
         slot.conn.close()
         slot.process.join(timeout=5)
-        code = slot.process.exitcode
-        why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        how = death(slot.process.exitcode)
+        if not slot.ready:
+            raise SegTruthError(f"A batch worker process {how} while starting, before it could run any case.")
+        busy = [entry for entry in slot.held if entry.case in slot.busy]
         for entry in reversed(slot.held):
-            if entry.case == slot.running:
-                on_state(record_crash(outdir, job, entry, f"the worker process died ({why}) while running this case."))
+            if len(busy) == 1 and entry is busy[0]:
+                why = f"the worker process {how} while {slot.busy[entry.case]}."
+                on_state(record_crash(outdir, job, entry, why))
                 remaining -= 1
             else:
                 queue.appendleft(entry)
+        if len(busy) > 1:
+            suspects.update(entry.case for entry in busy)
         if queue:  # workers already told 'no more cases' are left to finish; a new one takes the returned cases
             for other in slots:
                 feed(other)
             if len(slots) < workers or all(other.closed for other in slots):
                 start(len(slots))
+
+    def receive(slot: _Slot, kind: str, payload) -> None:
+        nonlocal remaining
+        if kind == "fatal":
+            raise SegTruthError(payload)
+        if kind == "ready":
+            slot.ready = True
+        elif kind == "started":
+            slot.busy.setdefault(payload, "running this case")  # a prefetch may still be reading it
+        elif kind == "activity":
+            case, text = payload
+            if text is None:
+                slot.busy.pop(case, None)
+            else:
+                slot.busy[case] = text
+        elif kind == "finished":
+            slot.held.popleft()
+            slot.busy.pop(payload.case, None)
+            remaining -= 1
+            on_state(payload)
+            feed(slot)
 
     try:
         for index in range(min(workers, len(cases))):
@@ -242,16 +297,7 @@ def run_local(
                     except (EOFError, OSError):
                         lost(slot)
                         continue
-                    if kind == "fatal":
-                        raise SegTruthError(payload)
-                    if kind == "started":
-                        slot.running = payload
-                    elif kind == "finished":
-                        slot.held.popleft()
-                        slot.running = None
-                        remaining -= 1
-                        on_state(payload)
-                        feed(slot)
+                    receive(slot, kind, payload)
                 elif slot.process.sentinel in ready and not slot.conn.poll():
                     if slot.held:
                         lost(slot)

@@ -134,8 +134,7 @@ def run_ray(
                 except ray.exceptions.RayError as error:
                     if isinstance(getattr(error, "cause", None), SegTruthError):
                         raise SegTruthError(str(error.cause)) from None  # the model would not load: stop the batch
-                    why = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                    on_state(record_crash(outdir, job, entry, f"its Ray task failed ({why})."))
+                    on_state(record_crash(outdir, job, entry, _task_failure(ray, error)))
                     continue
                 on_state(_write_returned(outdir, state, files))
     except BaseException:
@@ -145,6 +144,15 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def _task_failure(ray, error: BaseException) -> str:
+    """Why a task gave no result, as the end of one sentence (Ray does not say which signal killed a worker)."""
+    if isinstance(error, ray.exceptions.WorkerCrashedError):
+        return "the worker process died while running this case (Ray's python-core-worker-*.log files say how)."
+    text = " ".join(str(error).split())
+    first = text.split(". ")[0].rstrip(".") if text else type(error).__name__
+    return f"its Ray task failed ({first})."
 
 
 def _gpus_per_case(job: BatchJob, asked: float | None, cluster_gpus: float) -> float:

@@ -13,11 +13,13 @@ import socket
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Cancelled, SegTruthError
 from ..progress import CancelToken
+from ..recipe import TOOLS
 from .cases import BatchCase
 from .state import DONE, FAILED, LOG_FILE, CaseState, now
 
@@ -39,6 +41,21 @@ class BatchJob:
     device: str | None = None
     engine: str = "local"
     started: str = field(default_factory=now)  # records finished since then belong to this run
+    tools: tuple[tuple[str, str], ...] = ()  # the recipe.TOOLS entries its steps use (taken from the recipe)
+
+    def __post_init__(self) -> None:
+        if not self.tools:
+            object.__setattr__(self, "tools", step_tools(self.recipe))
+
+
+def step_tools(recipe) -> tuple[tuple[str, str], ...]:
+    """The ``recipe.TOOLS`` entries of the recipe's steps, as this process knows them.
+
+    A step the caller registered in ``TOOLS`` must run in worker processes too, which start with the built-in
+    table only: the job carries the entries and each ``Worker`` registers them.
+    """
+    names = sorted({step.name.replace("-", "_") for step in recipe.steps})
+    return tuple((name, TOOLS[name]) for name in names if name in TOOLS)
 
 
 def limit_threads(threads: int) -> None:
@@ -72,11 +89,17 @@ class _Loaded:
 
 @dataclass
 class Worker:
-    """A process's reusable state: its scene(s), loaded models (see model_step), and the case being prefetched."""
+    """A process's reusable state: its scene(s), loaded models (see model_step), and the case being prefetched.
+
+    ``on_activity(case, text)`` hears what the worker is doing with a case ("reading FILES", "running the recipe
+    (step 2/3: margin)", ``None`` when a prefetch read ends), from either thread: a local worker forwards it to
+    the driver, which can then say what a worker was doing when it died, and with which case.
+    """
 
     job: BatchJob
     prefetch: bool = True
     sessions: list = field(default_factory=list)
+    on_activity: Callable[[str, str | None], None] | None = None
     _turn: int = 0
     _next: tuple[BatchCase, threading.Thread, _Loaded] | None = None
 
@@ -84,6 +107,7 @@ class Worker:
         from ..session import Session
         from .model_step import override_device
 
+        TOOLS.update(dict(self.job.tools))
         override_device(self.job.device)
         first = Session.create()
         self.sessions = [first]
@@ -114,6 +138,10 @@ class Worker:
         for model in recipe_models(self.job.recipe):
             loaded_model(model)
 
+    def _report(self, case: str, text: str | None) -> None:
+        if self.on_activity is not None:
+            self.on_activity(case, text)
+
     # -- loading --------------------------------------------------------------------------------------------
     def _load(self, entry: BatchCase, session) -> _Loaded:
         from ..case import Case
@@ -125,8 +153,10 @@ class Worker:
         try:
             if entry.problem:
                 raise SegTruthError(entry.problem)
-            self._reset(session)
             recipe = self.job.recipe
+            files = [*entry.images, *[p for p in (entry.segmentation or recipe.segmentation,) if p is not None]]
+            self._report(entry.case, f"reading {', '.join(str(p) for p in files)}")
+            self._reset(session)
             case = Case.open(entry.images[0], entry.segmentation or recipe.segmentation, recipe.table, session=session)
             for number, path in enumerate(entry.images[1:], start=1):
                 channel = load_volume(session, path, name=f"{case.volume.GetName()} channel {number}")
@@ -159,6 +189,7 @@ class Worker:
         def work(session=self.sessions[self._turn]) -> None:
             result = self._load(entry, session)
             loaded.case, loaded.error, loaded.seconds = result.case, result.error, result.seconds
+            self._report(entry.case, None)
 
         thread = threading.Thread(target=work, name=f"segtruth-prefetch-{entry.case}", daemon=True)
         thread.start()
@@ -191,13 +222,20 @@ class Worker:
         loaded = self._take(entry)
         self._start_prefetch(upcoming)
         start = time.perf_counter() - loaded.seconds
+
+        def progress(fraction: float, message: str) -> None:
+            log(message)
+            self._report(entry.case, f"running the recipe ({message})")
+
         try:
             if loaded.error is not None:
                 raise loaded.error
             case = loaded.case
             log(f"loaded {', '.join(state.images)} ({loaded.seconds:.2f} s)")
-            self.job.recipe.run(case.session, case.segmentation, case.volume, progress=log.progress, cancel=cancel)
+            self._report(entry.case, "running the recipe")
+            self.job.recipe.run(case.session, case.segmentation, case.volume, progress=progress, cancel=cancel)
             for name in self.job.outputs:
+                self._report(entry.case, f"writing {name}")
                 path = case.save(folder / name)
                 state.outputs[name] = path.stat().st_size
                 log(f"wrote {name} ({state.outputs[name]} bytes)")
@@ -248,9 +286,6 @@ class _Log:
 
     def __call__(self, message: str) -> None:
         self.lines.append(f"[{time.perf_counter() - self.start:7.2f} s] {message}")
-
-    def progress(self, fraction: float, message: str) -> None:
-        self(message)
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
