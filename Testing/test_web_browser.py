@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +62,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, ct_chest) -> Iterator[tuple[str, Path]]:
-    """``python -m SegTruthLogic.web`` (what ``segtruth serve`` runs) on a copy of the sample CT."""
+@contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """``python -m SegTruthLogic.web FOLDER`` (what ``segtruth serve`` runs) with the sample label table; its URL."""
     from SegTruthLogic.web.cases import SAMPLE_LABELS
 
-    folder = tmp_path_factory.mktemp("web") / "cases"
-    folder.mkdir()
-    shutil.copyfile(ct_chest[0], folder / "chest.nrrd")
     port = free_port()
-    log = folder.parent / "server.log"
+    log = folder.parent / f"server-{folder.name}.log"
     command = [
         sys.executable,
         "-m",
@@ -96,7 +94,8 @@ def served(tmp_path_factory, ct_chest) -> Iterator[tuple[str, Path]]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"the server did not answer within 120 s:\n{log.read_text(errors='replace')[-3000:]}")
                 time.sleep(0.5)
-        yield url, folder
+        yield url
+        assert server.poll() is None, f"the server exited with {server.returncode}"
     finally:
         server.terminate()
         try:
@@ -105,6 +104,16 @@ def served(tmp_path_factory, ct_chest) -> Iterator[tuple[str, Path]]:
             server.kill()
             server.wait()
         print(f"server log ({log}), last lines:\n{log.read_text(errors='replace')[-4000:]}")  # shown on failure
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, ct_chest) -> Iterator[tuple[str, Path]]:
+    """The server on a copy of the sample CT."""
+    folder = tmp_path_factory.mktemp("web") / "cases"
+    folder.mkdir()
+    shutil.copyfile(ct_chest[0], folder / "chest.nrrd")
+    with serving(folder) as url:
+        yield url, folder
 
 
 @pytest.fixture
@@ -312,3 +321,65 @@ def replay(image: Path, seeds: Path) -> np.ndarray:
     remove_segment(session, seg, ct, "air")
     labels, _grid = labels_on_source_grid(session, seg, ct, table_from_segmentation(seg))
     return labels
+
+
+def small_case(path: Path) -> np.ndarray:
+    """A small CT-like volume: a box of bone (300 HU) in water."""
+    array = np.zeros((12, 40, 48), np.int16)
+    array[3:9, 10:30, 12:36] = 300
+    sitk.WriteImage(sitk.GetImageFromArray(array), str(path), True)
+    return array
+
+
+def test_a_bad_case_says_one_sentence_and_the_server_goes_on(tmp_path, page, ct_chest):
+    """Among good cases, one whose .seg.nrrd is cut short (it would abort Slicer's own reader) and one missing."""
+    from SegTruthLogic import SegTruthError
+    from SegTruthLogic.segmentation_io import load_segmentation
+    from SegTruthLogic.session import Session
+    from SegTruthLogic.volumes import load_volume
+
+    expect = sync_api.expect
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    small_case(folder / "a.nrrd")
+    small_case(folder / "b.nrrd")
+    bone = small_case(folder / "c.nrrd") > 200
+    data = ct_chest[1].read_bytes()
+    start = data.index(b"\n\n") + 2
+    (folder / "b.seg.nrrd").write_bytes(data[: start + (len(data) - start) // 2])
+    (folder / "manifest.csv").write_text(
+        "case,image,segmentation\na,a.nrrd,\nb,b.nrrd,b.seg.nrrd\ngone,gone.nrrd,\nc,c.nrrd,\n"
+    )
+    session = Session.new_headless()
+    with pytest.raises(SegTruthError) as raised:  # the sentence SegTruth's reader says for this file
+        load_segmentation(session, folder / "b.seg.nrrd", load_volume(session, folder / "b.nrrd"))
+    sentence = str(raised.value)
+    assert sentence.startswith(f"{folder / 'b.seg.nrrd'}: ")
+
+    with serving(folder) as url:
+        page.goto(url)
+        expect(by_id(page, "case-name")).to_have_text("a", timeout=60_000)
+        expect(by_id(page, "case-gone")).to_contain_text(
+            f"Case 'gone' (manifest.csv line 4): image {folder / 'gone.nrrd'} not found."
+        )  # said in the list as soon as it is built
+        by_id(page, "case-b").click()
+        expect(by_id(page, "status")).to_have_text(sentence, timeout=30_000)
+        expect(by_id(page, "status")).to_have_attribute("data-error", "true")
+        expect(by_id(page, "case-name")).to_have_text("")
+        expect(by_id(page, "segment-bone")).to_have_count(0)
+        by_id(page, "case-gone").click()
+        expect(by_id(page, "status")).to_contain_text("gone.nrrd not found.")
+
+        by_id(page, "case-c").click()  # the server serves on: another case opens, is edited and saved
+        expect(by_id(page, "case-name")).to_have_text("c", timeout=30_000)
+        by_id(page, "segment-bone").click()
+        by_id(page, "tool-threshold").click()
+        by_id(page, "threshold-low").locator("input").fill("200")
+        by_id(page, "threshold-high").locator("input").fill("400")
+        by_id(page, "tool-apply").click()
+        expect(by_id(page, "segment-voxels-bone")).to_have_text(str(int(bone.sum())), timeout=30_000)
+        by_id(page, "save").click()
+        expect(by_id(page, "status")).to_contain_text("Saved c.seg.nrrd and labels/c.nrrd", timeout=30_000)
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "labels" / "c.nrrd")))
+    np.testing.assert_array_equal(labels, np.where(bone, 3, 0))
+    assert not (folder / "labels" / "b.nrrd").exists()

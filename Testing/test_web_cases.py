@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -242,3 +243,161 @@ def test_the_app_runs_a_whole_annotation_without_a_browser(chest_folder, monkeyp
     assert state.st_case_info == "from chest.seg.nrrd"  # what was saved above
     with pytest.raises(SegTruthError, match="No cases"):
         SegTruthWebApp([], server=get_server("web-test-empty"))
+
+
+# -- one bad case among good ones: one sentence, and the server serves the others ------------------------------
+BAD_KINDS = {
+    # kind: what the middle case's message must say (the checked reader's sentence)
+    "truncated-image": r"b\.nii\.gz: is truncated",
+    "corrupt-image": r"b\.nrrd: is truncated or corrupt \(the compressed data fails its check\)\.",
+    "damaged-seg-nrrd": r"b\.seg\.nrrd: is truncated",
+    "labelmap-wrong-grid": r"b_labels\.nrrd: the labelmap's grid .* is not the grid of 'b'",
+    "2d-image": r"b\.nrrd: is a 2D image \(14x12\); SegTruth needs one 3D volume\.",
+    "missing-file": r"Case 'b' \(manifest\.csv line 3\): image .*gone/b\.nrrd not found\.",
+}
+SHAPE = (10, 12, 14)
+
+
+def box_image(path: Path, value: int, origin: float = 0.0) -> np.ndarray:
+    """A small int16 volume with a box of ``value`` (the voxels the tests label), compressed."""
+    array = np.zeros(SHAPE, np.int16)
+    array[2:7, 3:9, 4 : 6 + value % 5] = value
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.7, 0.8, 1.5))
+    image.SetOrigin((origin, 2.0, -5.0))
+    sitk.WriteImage(image, str(path), True)
+    return array
+
+
+def bad_middle_case(folder: Path, kind: str, reference_seg: Path) -> str:
+    """Write case b of ``kind`` into ``folder``; return its manifest row."""
+    if kind == "truncated-image":
+        box_image(folder / "b.nii.gz", 70)
+        data = (folder / "b.nii.gz").read_bytes()
+        (folder / "b.nii.gz").write_bytes(data[: len(data) * 6 // 10])
+        return "b,b.nii.gz,"
+    if kind == "corrupt-image":
+        box_image(folder / "b.nrrd", 70)
+        data = bytearray((folder / "b.nrrd").read_bytes())
+        start = data.index(b"\n\n") + 2
+        data[start + 20 : start + 40] = b"x" * 20
+        (folder / "b.nrrd").write_bytes(bytes(data))
+        return "b,b.nrrd,"
+    if kind == "damaged-seg-nrrd":
+        box_image(folder / "b.nrrd", 70)
+        data = reference_seg.read_bytes()
+        start = data.index(b"\n\n") + 2
+        (folder / "b.seg.nrrd").write_bytes(data[: start + (len(data) - start) // 2])  # aborts Slicer's reader
+        return "b,b.nrrd,b.seg.nrrd"
+    if kind == "labelmap-wrong-grid":
+        box_image(folder / "b.nrrd", 70)
+        box_image(folder / "b_labels.nrrd", 1, origin=5.0)
+        return "b,b.nrrd,b_labels.nrrd"
+    if kind == "2d-image":
+        sitk.WriteImage(sitk.GetImageFromArray(np.zeros(SHAPE[1:], np.int16)), str(folder / "b.nrrd"))
+        return "b,b.nrrd,"
+    assert kind == "missing-file"
+    return "b,gone/b.nrrd,"
+
+
+def label_boxes(ws, array: np.ndarray) -> None:
+    """Put the box into segment 'bone' (value 3 in the sample table) as one undoable edit."""
+    from SegTruthLogic.segments import find_segment, set_segment_mask
+
+    with ws.record():
+        set_segment_mask(ws.session, ws.segmentation, find_segment(ws.segmentation, "bone"), array > 0, ws.volume)
+
+
+def seg_content(data: bytes, folder: Path) -> tuple[list, bytes]:
+    """A .seg.nrrd's segments (name, value, layer) and voxels, as slicerio reads them."""
+    import slicerio
+
+    path = folder / "read.seg.nrrd"
+    path.write_bytes(data)
+    seg = slicerio.read_segmentation(str(path))
+    return [(s["name"], s["labelValue"], s["layer"]) for s in seg["segments"]], seg["voxels"].tobytes()
+
+
+@pytest.fixture(scope="module")
+def clean_saves(tmp_path_factory) -> dict[str, bytes]:
+    """Cases a and c saved by a server that never met a bad file: the bytes every save must match."""
+    pytest.importorskip("trame_slicer")
+    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.web.cases import SAMPLE_LABELS
+    from SegTruthLogic.web.workspace import Workspace
+
+    folder = tmp_path_factory.mktemp("clean")
+    arrays = {"a": box_image(folder / "a.nrrd", 40), "c": box_image(folder / "c.nrrd", 90)}
+    (folder / "manifest.csv").write_text("case,image,segmentation\na,a.nrrd,\nc,c.nrrd,\n")
+    ws = Workspace(table=LabelTable.read(SAMPLE_LABELS))
+    saved = {}
+    for case in read_web_cases(folder):
+        ws.open_case(case)
+        label_boxes(ws, arrays[case.case])
+        for path in ws.save():
+            saved[str(path.relative_to(folder))] = path.read_bytes()
+    return saved
+
+
+@pytest.mark.parametrize("kind", list(BAD_KINDS))
+def test_a_bad_case_shows_one_sentence_and_the_others_open_edit_and_save(
+    tmp_path, ct_chest, clean_saves, kind, monkeypatch
+):
+    """Three cases, the middle one bad: the list is served, b says what is wrong, a and c save exact files."""
+    pytest.importorskip("trame_slicer")
+    monkeypatch.setenv("TRAME_ARGS", "")
+    from trame.app import get_server
+
+    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.web.app import SegTruthWebApp
+    from SegTruthLogic.web.cases import SAMPLE_LABELS
+
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    arrays = {"a": box_image(folder / "a.nrrd", 40), "c": box_image(folder / "c.nrrd", 90)}
+    row = bad_middle_case(folder, kind, ct_chest[1])
+    (folder / "manifest.csv").write_text(f"case,image,segmentation\na,a.nrrd,\n{row}\nc,c.nrrd,\n")
+    cases = read_web_cases(folder)  # the list is built whatever the files hold
+    assert [case.case for case in cases] == ["a", "b", "c"]
+    app = SegTruthWebApp(cases, LabelTable.read(SAMPLE_LABELS), server=get_server(f"web-bad-{kind}"))
+    state, ws = app.state, app.ws
+    listed = {entry["id"]: entry["problem"] for entry in state.st_cases}
+    assert listed["a"] == listed["c"] == ""
+    if kind == "missing-file":  # known from the list: said in it, and the open case stays open
+        assert re.search(BAD_KINDS[kind], listed["b"])
+    else:
+        assert listed["b"] == ""  # found when the case is opened
+    assert state.st_case == "a" and not state.st_error
+    label_boxes(ws, arrays["a"])
+
+    app.open_case("b")
+    assert state.st_error and re.search(BAD_KINDS[kind], state.st_status), state.st_status
+    message = state.st_status  # one sentence naming the file (or the case)
+    assert message.startswith((str(folder), "Case 'b'")) and message.endswith(".") and "\n" not in message
+    if kind == "missing-file":
+        assert state.st_case == "a" and ws.case is not None and ws.case.case == "a"
+    else:
+        assert state.st_case == "" and state.st_rows == [] and ws.case is None
+        assert ws.session.scene.GetNodesByClass("vtkMRMLScalarVolumeNode").GetNumberOfItems() == 0
+        app.save()
+        assert state.st_error and state.st_status == "Open a case first."
+        app.open_case("a")
+        label_boxes(ws, arrays["a"])
+    app.save()
+    assert not state.st_error, state.st_status
+    app.open_case("c")
+    assert state.st_case == "c" and not state.st_error
+    label_boxes(ws, arrays["c"])
+    app.save()
+    assert not state.st_error, state.st_status
+    for name in ("a", "c"):
+        np.testing.assert_array_equal(
+            sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "labels" / f"{name}.nrrd"))),
+            np.where(arrays[name] > 0, 3, 0),
+        )
+    for relative, data in clean_saves.items():  # what a server that never met a bad file saves
+        if relative.endswith(".seg.nrrd"):  # segment IDs are random: the same segments, values and voxels
+            assert seg_content((folder / relative).read_bytes(), tmp_path) == seg_content(data, tmp_path), relative
+        else:
+            assert (folder / relative).read_bytes() == data, relative  # byte for byte
+    assert sorted(p.name for p in (folder / "labels").iterdir()) == ["a.nrrd", "c.nrrd"]  # nothing saved for b

@@ -18,7 +18,10 @@ from ..volumes import IMAGE_SUFFIXES
 
 @dataclass(frozen=True)
 class BatchCase:
-    """A case of the batch; ``problem`` is why it cannot run (a missing file), recorded instead of running it."""
+    """A case of the batch; ``problem`` is why it cannot run (a missing file), recorded instead of running it.
+
+    A case with a problem still names the files its manifest row gave, found or not.
+    """
 
     case: str
     images: tuple[Path, ...]
@@ -67,7 +70,10 @@ def _cases(source: str | Path) -> list[BatchCase]:
 
 
 def manifest_cases(path: str | Path) -> list[BatchCase]:
-    """A manifest's cases, with a missing image or segmentation recorded on its case instead of stopping the batch."""
+    """A manifest's cases, with a missing image or segmentation recorded on its case instead of stopping the batch.
+
+    The web editor lists cases the same way, so one missing file does not keep a server from serving the rest.
+    """
     from ..dataset import manifest
 
     path = Path(path)
@@ -92,29 +98,37 @@ def manifest_cases(path: str | Path) -> list[BatchCase]:
         if case in seen:
             raise SegTruthError(f"{where}: case id {case!r} is used twice (also at {seen[case]}).")
         seen[case] = where
+        columns = ["image"] if "image" in row else manifest.channel_columns(list(row))
+        if not all(row.get(column) for column in columns):
+            manifest._entries([(where, row)], path.parent)  # raises the manifest's own message for a missing image
         missing = _missing(row, path.parent)
         if missing:
             column, file = missing
-            cases.append(BatchCase(case, (), None, where, f"Case {case!r} ({where}): {column} {file} not found."))
+            images = tuple(_resolve(row[column], path.parent) for column in columns)
+            segmentation = _resolve(row["segmentation"], path.parent) if row.get("segmentation") else None
+            problem = f"Case {case!r} ({where}): {column} {file} not found."
+            cases.append(BatchCase(case, images, segmentation, where, problem))
             continue
         (entry,) = manifest._entries([(where, row)], path.parent)  # the manifest's checks for everything else
         cases.append(BatchCase(entry.case, entry.images, entry.segmentation, entry.where))
     return cases
 
 
+def _resolve(text: str, folder: Path) -> Path:
+    """A manifest's path as the manifest resolves it: relative to the manifest's folder."""
+    file = Path(text).expanduser()
+    return file if file.is_absolute() else folder / file
+
+
 def _missing(row: dict[str, str], folder: Path) -> tuple[str, Path] | None:
-    """The first column whose file does not exist, resolved as the manifest resolves it."""
+    """The first column whose file does not exist."""
     from ..dataset.manifest import channel_columns
 
     columns = ["image"] if "image" in row else channel_columns(list(row))
     for column in [*columns, "segmentation"]:
         text = row.get(column) or ""
-        if not text:
-            continue
-        file = Path(text).expanduser()
-        file = file if file.is_absolute() else folder / file
-        if not file.exists():
-            return column, file
+        if text and not _resolve(text, folder).exists():
+            return column, _resolve(text, folder)
     return None
 
 

@@ -136,13 +136,16 @@ class SegTruthWebApp:
         for signal in editor.undo_stack.signals():
             signal.connect(self._on_undo_changed)
         self.ctrl.on_client_connected.add(self._fit_views_when_sized)
-        self.open_case(cases[0].case)
+        self.open_case(next((case for case in cases if not case.problem), cases[0]).case)
 
     # -- state ---------------------------------------------------------------------------------------------
     def _init_state(self) -> None:
         s = self.state
         s.trame__title = "SegTruth"
-        s.st_cases = [{"id": case, "label": case, "key": slug(case)} for case in self.cases]
+        s.st_cases = [
+            {"id": case.case, "label": case.case, "key": slug(case.case), "problem": case.problem or ""}
+            for case in self.cases.values()
+        ]
         s.st_case = ""
         s.st_case_info = ""
         s.st_rows = []
@@ -185,14 +188,22 @@ class SegTruthWebApp:
         if self.state.st_busy:  # the running tool still reads this case's voxels
             self.say("Wait for the running tool to finish (or stop it) before opening another case.", True)
             return
+        if case.problem:  # known since the list was read: the open case stays open
+            self.say(case.problem, True)
+            return
         self.previewer.forget()
         self._effect = None
         self.ws.editor.deactivate_effect()
         try:
             self.ws.open_case(case, activate=self.editor_logic.on_volume_changed)
-        except SegTruthError as error:
-            self.state.st_case = ""
-            self.say(str(error), True)
+        except Exception as error:  # a bad file: one sentence on the page, and the server serves the other cases
+            if isinstance(error, SegTruthError):
+                message = str(error)
+            else:
+                log.exception("opening case %s failed", case.case)
+                message = f"Case {case.case!r} could not be opened ({type(error).__name__}: {error})."
+            self._show_no_case()
+            self.say(message, True)
             return
         display = self.slicer_app.display_manager
         display.show_volume_in_slice_background(self.ws.volume)
@@ -210,6 +221,14 @@ class SegTruthWebApp:
         self.state.st_preview = False
         self._refresh_rows()
         self.say(f"Opened {case.case} ({'x'.join(map(str, self.ws.volume.GetImageData().GetDimensions()))} voxels).")
+
+    def _show_no_case(self) -> None:
+        """The page after a case failed to open: no case, no segments, nothing to save or undo."""
+        s = self.state
+        s.st_case = s.st_case_info = s.st_selected = s.st_tool = ""
+        s.st_rows, s.st_segments, s.st_saved = [], [], []
+        s.st_preview = s.st_can_undo = s.st_can_redo = False
+        self.slicer_app.display_manager.reset_views()
 
     def _refresh_rows(self) -> None:
         rows, problem = self.ws.rows()

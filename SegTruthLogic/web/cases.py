@@ -5,16 +5,21 @@ format), a folder (its manifest, else every image in it), or one image file. A c
 image as ``CASE.seg.nrrd`` (the manifest's own ``.seg.nrrd`` when it names one), so a served folder is
 itself a dataset ``segtruth dataset`` reads, and its labelmap export goes to ``labels/CASE.<ext>`` beside
 the image: a subfolder, because an extra image next to the cases would be taken for another case.
+
+One bad case never keeps the others from being served: a file the manifest names but that is missing is
+listed with its ``problem`` (read as a batch reads a manifest); a file that is there but unreadable is found
+when the case is opened, through SegTruth's checked readers, and reported in one sentence.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..atomic import full_suffix
-from ..dataset.manifest import CASE_ID, MANIFEST_NAMES, read_manifest
+from ..batch.cases import manifest_cases
+from ..dataset.manifest import CASE_ID, MANIFEST_NAMES
 from ..errors import SegTruthError
 from ..sample_data import ct_chest_paths
 from ..session import RESOURCES
@@ -28,13 +33,17 @@ SAMPLE_LABELS = RESOURCES / "Labels" / "chest_ct.csv"
 
 @dataclass(frozen=True)
 class WebCase:
-    """One case: its image, the annotation it starts from (if any), and the two files Save writes."""
+    """One case: its image, the annotation it starts from (if any), and the two files Save writes.
+
+    ``problem``: why the case cannot be opened, known when the list was read (a file its manifest names is missing).
+    """
 
     case: str
     image: Path
     segmentation: Path | None
     seg_output: Path
     labelmap_output: Path
+    problem: str | None = None
 
     def start_from(self) -> Path | None:
         """The annotation to open: this app's own save when there is one, else the listed segmentation."""
@@ -108,9 +117,10 @@ def read_web_cases(source: str | Path) -> list[WebCase]:
 
 def _from_manifest(path: Path) -> list[WebCase]:
     cases = []
-    for entry in read_manifest(path):
+    for entry in manifest_cases(path):
         # The web editor shows one image per case: the first channel of a multi-channel case.
-        cases.append(make_case(entry.case, entry.images[0], entry.segmentation, entry.where))
+        case = make_case(entry.case, entry.images[0], entry.segmentation, entry.where)
+        cases.append(replace(case, problem=entry.problem) if entry.problem else case)
     return cases
 
 

@@ -45,6 +45,7 @@ def build_panel(app: SegTruthWebApp) -> None:
                 v_for="entry in st_cases",
                 key="entry.id",
                 title=("entry.label",),
+                subtitle=("entry.problem",),  # a file its manifest names is missing (opening it says so too)
                 active=("entry.id === st_case",),
                 click=(app.open_case, "[entry.id]"),
                 disabled=("st_busy",),

@@ -129,9 +129,31 @@ class Workspace:
         """Replace the scene's content by ``case``: its image, its annotation or an empty one, the table's labels.
 
         ``activate(volume)`` hands the segmentation to the editor (the web app lets trame-slicer's panel do it).
+        Files are read only through SegTruth's checked readers (Slicer's own readers can abort the process on a
+        damaged file); a bad one raises its one-sentence ``SegTruthError`` and leaves no case open, ready for
+        the next one. A case whose problem is known already raises before the open case is closed.
         """
+        if case.problem:
+            raise SegTruthError(case.problem)
         self.session.clear()  # trame-slicer's editor drops its segmentation and undo history with the scene
         self.case = self.volume = self.segmentation = self.loaded_from = None
+        try:
+            volume, segmentation, start = self._load(case)
+            self.case, self.volume, self.segmentation, self.loaded_from = case, volume, segmentation, start
+            self.label_table()  # records every segment's value now, so values stay put while segments change
+        except BaseException:
+            self.case = self.volume = self.segmentation = self.loaded_from = None
+            self.session.clear()  # nothing half-open stays: the next case starts from an empty scene
+            raise
+        # trame-slicer's effect pipelines complain once about their empty reslice inputs when first activated.
+        with quiet_vtk():
+            if activate is not None:
+                activate(volume)
+            else:
+                self.editor.set_active_segmentation(segmentation, volume)
+
+    def _load(self, case: WebCase) -> tuple[object, object, Path | None]:
+        """The case's volume and segmentation (its annotation, or an empty one with the table's labels)."""
         volume = load_volume(self.session, case.image)
         start = case.start_from()
         if start is not None:
@@ -148,14 +170,7 @@ class Workspace:
                 if label.name not in present:
                     add_segment(segmentation, label)
         segmentation.CreateDefaultDisplayNodes()
-        self.case, self.volume, self.segmentation, self.loaded_from = case, volume, segmentation, start
-        self.label_table()  # records every segment's value now, so values stay put while segments change
-        # trame-slicer's effect pipelines complain once about their empty reslice inputs when first activated.
-        with quiet_vtk():
-            if activate is not None:
-                activate(volume)
-            else:
-                self.editor.set_active_segmentation(segmentation, volume)
+        return volume, segmentation, start
 
     def require_case(self) -> None:
         if self.segmentation is None or self.volume is None:
