@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import SegTruthError
 from .terminology import Code, Terminology
+from .textfile import parse_json, read_text
 
 CSV_COLUMNS = ["name", "value", "color", "category", "type", "type_modifier", "region", "region_modifier"]
 MAX_LABEL_VALUE = 65535
@@ -170,10 +171,10 @@ class LabelTable:
     def read(cls, path: str | Path) -> LabelTable:
         """Read a ``.json`` or ``.csv`` label table."""
         path = Path(path)
-        if not path.is_file():
-            raise SegTruthError(f"{path}: label table not found.")
-        text = path.read_text(encoding="utf-8-sig")
         suffix = path.suffix.lower()
+        if suffix not in (".json", ".csv", ".tsv") and path.is_file():
+            raise SegTruthError(f"{path}: a label table must be .json or .csv.")
+        text = read_text(path, "label table")
         if suffix == ".json":
             return cls.from_json(text, str(path))
         if suffix in (".csv", ".tsv"):
@@ -182,10 +183,7 @@ class LabelTable:
 
     @classmethod
     def from_json(cls, text: str, source: str = "label table") -> LabelTable:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SegTruthError(f"{source}: not valid JSON ({error.msg} at line {error.lineno}).") from None
+        data = parse_json(text, source)
         entries = data.get("labels") if isinstance(data, dict) else data
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise SegTruthError(f'{source}: expected a list of labels or {{"labels": [...]}}.')

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from .errors import SegTruthError
 from .labels import LabelTable, label_from_mapping
 from .parameters import check_value, type_hints
 from .progress import CancelToken, ProgressCallback, report
+from .textfile import parse_json, read_text
 
 # Step name -> "module:function" of the tool; each takes (session, segmentation_node, volume, ...).
 TOOLS: dict[str, str] = {
@@ -43,6 +43,7 @@ TOOLS: dict[str, str] = {
     "keep_island_at": "SegTruthLogic.tools.islands:keep_island_at",
     "remove_island_at": "SegTruthLogic.tools.islands:remove_island_at",
     "remove_small_islands": "SegTruthLogic.tools.islands:remove_small_islands",
+    "remove_border_islands": "SegTruthLogic.tools.islands:remove_border_islands",
     "split_islands": "SegTruthLogic.tools.islands:split_islands",
     "fill_between": "SegTruthLogic.tools.fill_between:fill_between_slices",
     "margin": "SegTruthLogic.tools.margin:margin",
@@ -92,19 +93,14 @@ class Recipe:
     @classmethod
     def read(cls, path: str | Path) -> Recipe:
         path = Path(path)
-        if not path.is_file():
-            raise SegTruthError(f"{path}: recipe not found.")
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-        except UnicodeDecodeError:
-            raise SegTruthError(f"{path}: is not a text file, so not a recipe.") from None
-        except json.JSONDecodeError as error:
-            raise SegTruthError(
-                f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
-            ) from None
-        except yaml.YAMLError as error:
-            raise SegTruthError(f"{path}: not valid YAML ({_yaml_problem(error)}).") from None
+        text = read_text(path, "recipe")
+        if path.suffix.lower() == ".json":
+            data = parse_json(text, str(path))
+        else:
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as error:
+                raise SegTruthError(f"{path}: not valid YAML ({_yaml_problem(error)}).") from None
         return cls.from_dict(data, path)
 
     @classmethod
@@ -123,7 +119,10 @@ class Recipe:
         labels = data.get("labels")
         table = None
         if isinstance(labels, str):
-            table = LabelTable.read(base / labels)
+            try:
+                table = LabelTable.read(base / labels)
+            except SegTruthError as error:
+                raise SegTruthError(f"{where}: its label table: {error}") from None
         elif isinstance(labels, list):
             table = LabelTable([label_from_mapping(entry, where) for entry in labels], f"labels of {where}")
         elif labels is not None:

@@ -23,7 +23,8 @@ from typing import Any
 from SegTruthLogic.cli import main
 
 _context = multiprocessing.get_context("forkserver")
-_context.set_forkserver_preload(["SegTruthLogic.cli", "slicer", "SimpleITK", "vtk", "numpy"])
+# torch too where it is installed (a missing module is skipped): model commands then start as fast as the rest.
+_context.set_forkserver_preload(["SegTruthLogic.cli", "slicer", "SimpleITK", "vtk", "numpy", "torch"])
 
 
 @dataclass
@@ -82,7 +83,9 @@ def _child(function: Callable[..., Any], args: tuple, cwd: str | None, out: str,
     os._exit(code)
 
 
-def run_isolated(function: Callable[..., Any], *args: Any, timeout: float = 120.0, cwd: str | Path | None = None) -> Outcome:
+def run_isolated(
+    function: Callable[..., Any], *args: Any, timeout: float = 120.0, cwd: str | Path | None = None
+) -> Outcome:
     """Call ``function(*args)`` (module-level, picklable) in a forked child; its return value is the exit code."""
     with tempfile.TemporaryDirectory(prefix="segtruth-isolated-") as folder:
         out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")

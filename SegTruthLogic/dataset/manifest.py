@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from ..atomic import full_suffix
 from ..errors import SegTruthError
+from ..textfile import parse_json, read_text
 from ..volumes import IMAGE_SUFFIXES
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
@@ -60,9 +60,7 @@ def read_cases(path: str | Path) -> list[CaseEntry]:
 def read_manifest(path: str | Path) -> list[CaseEntry]:
     """Read a ``.csv`` or ``.json`` manifest and check every row."""
     path = Path(path)
-    if not path.is_file():
-        raise SegTruthError(f"{path}: manifest not found.")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "manifest")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         rows = _csv_rows(text, path)
@@ -92,10 +90,7 @@ def _csv_rows(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _json_rows(text: str, path: Path) -> list[tuple[str, dict[str, Any]]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SegTruthError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}).") from None
+    data = parse_json(text, str(path))
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise SegTruthError(
             f'{path}: expected a list of objects like {{"case": ..., "image": ..., "segmentation": ...}}.'
