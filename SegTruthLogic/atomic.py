@@ -275,9 +275,10 @@ class Outputs:
         self.overwrite = overwrite
         self._inputs = {Path(p).resolve() for p in inputs if p is not None}
         self._staged: list[tuple[Path, Path, Path]] = []  # (stage folder, staged path, target)
+        self._checks: list[Callable[[Path], object]] = []  # each target's check, made again just before publishing
         self._created: list[Path] = []
 
-    def _stage(self, target: Path) -> Path:
+    def _stage(self, target: Path, check: Callable[[Path], object]) -> Path:
         if target.resolve() in self._inputs:
             raise SegTruthError(f"{target}: is also an input of this command; write the result to another file.")
         if any(target.resolve() == staged[2].resolve() for staged in self._staged):
@@ -287,11 +288,13 @@ class Outputs:
         except OSError as error:
             raise _unwritable(target, error) from None
         self._staged.append((stage, stage / target.name, target))
+        self._checks.append(check)
         return stage / target.name
 
     def file(self, target: str | Path) -> Path:
         """Check ``target`` now; return the path to write it to."""
-        return self._stage(check_output_file(target, self.overwrite))
+        target = check_output_file(target, self.overwrite)
+        return self._stage(target, lambda t: check_output_file(t, self.overwrite))
 
     def folder(self, target: str | Path, create_parents: bool = False) -> Path:
         """Check the folder ``target`` now; return the (not yet existing) path to build it at."""
@@ -300,7 +303,7 @@ class Outputs:
             self.make_folder(target.parent)
         else:
             check_parent(target)
-        return self._stage(target)
+        return self._stage(target, lambda t: check_output_folder(t, self.overwrite))
 
     def make_folder(self, folder: str | Path) -> Path:
         """Create ``folder`` (and its parents) for outputs; removed again if nothing is published."""
@@ -328,9 +331,14 @@ class Outputs:
                 _remove_created(self._created)
 
     def _publish(self) -> None:
-        for _, staged, target in self._staged:
+        for (_, staged, target), check in zip(self._staged, self._checks):
             if not staged.exists():
                 raise SegTruthError(f"{target}: the command produced no such output.")
+            check(target)  # what is there now may not be what was there when the work started
+            if target.exists() and target.is_dir() != staged.is_dir():
+                raise SegTruthError(
+                    f"{target}: something else took this name while the command ran; nothing was written."
+                )
         done: list[tuple[Path, Path | None]] = []  # (target, where its previous version waits)
         try:
             for stage, staged, target in self._staged:

@@ -297,7 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:  # --help, or a usage error already printed as one line
+            return done.code if isinstance(done.code, int) else EXIT_ERROR
         return args.handler(args)
     except Cancelled as error:
         print(f"segtruth: {error}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,45 @@ def test_islands_and_fill_between_commands(tmp_path, two_boxes):
     assert run("fill-between", two_boxes, tmp_path / "drawn.nii.gz", "-o", filled, "-q") == 0
     result = sitk.GetArrayFromImage(sitk.ReadImage(str(filled)))
     assert int(result.sum()) == 11 * 100  # slices 5..15 filled with the square
+
+
+def test_a_closed_stdout_ends_quietly(ct_chest):
+    """`segtruth info ... | head -1`: the reader goes away; no BrokenPipeError traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "SegTruthLogic", "info", "--json", str(ct_chest[1])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # as head does once it has its line
+    _, err = process.communicate(timeout=120)
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err
+    assert process.returncode == 1
+
+
+def test_an_unexpected_error_is_one_sentence_and_its_traceback_is_logged(tmp_path, two_boxes, capsys, monkeypatch):
+    from SegTruthLogic.tools import threshold
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(threshold, "threshold", broken)
+    out = tmp_path / "out.nii.gz"
+    assert run("threshold", two_boxes, "--range", 1, 2, "-o", out) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("segtruth: error: SegTruth failed unexpectedly (ZeroDivisionError: division by zero)")
+    assert len(err.splitlines()) == 1
+    log = Path(err.split("the traceback is in ")[1].rstrip("."))
+    assert "Traceback" in log.read_text() and "def broken" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == [two_boxes]
+    monkeypatch.setenv("SEGTRUTH_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        run("threshold", two_boxes, "--range", 1, 2, "-o", out)
+
+
+def test_argument_errors_exit_one_with_one_line(capsys):
+    assert run("threshold", "--range", "a", "b") == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("segtruth: error: argument --range: invalid float value: 'a'")
+    assert sum(line.startswith("segtruth: error:") for line in lines) == 1
+    assert run("--help") == 0
+    assert "COMMAND" in capsys.readouterr().out
