@@ -11,7 +11,6 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
 
 import qt
 import slicer
@@ -24,6 +23,18 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+try:
+    from slicer.i18n import tr as _
+    from slicer.i18n import translate
+except ImportError:  # Slicer before 5.4 (it gets the version message below) and slicer-core have no translations
+
+    def _(text):
+        return text
+
+    def translate(context, text):
+        return text
+
 
 # SegTruthLogic, Resources and Testing are installed beside this file; in a source checkout they are one
 # folder up (add SegTruth/ to Slicer's additional module paths to develop).
@@ -42,11 +53,9 @@ def slicerVersion():
 
 SLICER_VERSION = slicerVersion()
 SUPPORTED = SLICER_VERSION >= MIN_SLICER
-VERSION_MESSAGE = (
-    "SegTruth needs Slicer {}.{} or newer; this is Slicer {}.{}. Install a newer Slicer to use SegTruth.".format(
-        *MIN_SLICER, *SLICER_VERSION
-    )
-)
+VERSION_MESSAGE = _(
+    "SegTruth needs Slicer {needed} or newer; this is Slicer {running}. Install a newer Slicer to use SegTruth."
+).format(needed=".".join(map(str, MIN_SLICER)), running=".".join(map(str, SLICER_VERSION)))
 
 if SUPPORTED:
     from SegTruthLogic import SegTruthError, Session, slicer_deps
@@ -54,55 +63,38 @@ if SUPPORTED:
         COLUMNS,
         EDITOR_EFFECTS,
         TERMINOLOGY_HELP,
-        Device,
-        ExportFormat,
         PanelController,
         RunState,
+        bound_widgets,
         dicom_source_from_attributes,
+        forget_package,
+        parameter_node_class,
     )
-    from SegTruthLogic.gui.options import default_nnunet_folder
 
-COLUMN_TITLES = ["Name", "Value", "Color", "Terminology"]
+COLUMN_TITLES = [_("Name"), _("Value"), _("Color"), _("Terminology")]
 POLL_MS = 200
 
 
 class SegTruth(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = "SegTruth"
-        self.parent.categories = ["Segmentation"]
+        self.parent.title = _("SegTruth")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
         self.parent.dependencies = ["Segmentations", "Terminologies"]
         self.parent.contributors = ["SegTruth developers"]
-        self.parent.helpText = (
+        self.parent.helpText = _(
             "Ground-truth segmentations for deep learning, in one panel: choose the scan, auto-segment it with "
             "a model (Apply; press again to cancel), correct with the Segment Editor's Grow from seeds, Islands "
             "and other tools, check the label table (names, values, colors, terminology) and export on the "
             "source image's exact grid, optionally adding the case to an nnU-Net dataset. "
             "The README shows the same steps for the Python console."
         )
-        self.parent.acknowledgementText = "Built on 3D Slicer's Segmentations, Segment Editor and Terminologies."
+        self.parent.acknowledgementText = _("Built on 3D Slicer's Segmentations, Segment Editor and Terminologies.")
 
 
 if SUPPORTED:
-
-    @parameterNodeWrapper
-    class SegTruthParameterNode:
-        """The panel's settings, saved with the scene (names and kinds: SegTruthLogic.gui.options)."""
-
-        inputVolume: slicer.vtkMRMLScalarVolumeNode
-        segmentation: slicer.vtkMRMLSegmentationNode
-        labelTable: str = ""
-        model: str = ""
-        device: Device = Device.AUTO
-        tta: bool = False
-        exportFormat: ExportFormat = ExportFormat.NIFTI
-        exportFolder: Path = Path.home()
-        exportName: str = ""
-        qcPicture: bool = True
-        addToNnunet: bool = False
-        nnunetFolder: Path = default_nnunet_folder()
-        datasetId: Annotated[int, WithinRange(1, 999)] = 1
-        datasetName: str = "SegTruth"
+    # The panel's settings, saved with the scene: the fields of SegTruthLogic.gui.PanelParameters.
+    SegTruthParameterNode = parameter_node_class("SegTruthParameterNode", __name__, parameterNodeWrapper, WithinRange)
 
 
 def dicomSourceFromDatabase(volume):
@@ -188,6 +180,12 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.controller.scene_closed()
         self.removeObservers()
 
+    def onReload(self) -> None:
+        """Reload reads the SegTruthLogic package again too; Slicer's own Reload re-runs only this file."""
+        if SUPPORTED:
+            forget_package("SegTruthLogic")
+        ScriptedLoadableModuleWidget.onReload(self)
+
     def enter(self) -> None:
         if not SUPPORTED:
             return
@@ -233,7 +231,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = node
         self._shownTable = None
         if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(bound_widgets(self.ui))
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.refresh)
             self.refresh()
 
@@ -310,7 +308,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                         item.setFlags(qt.Qt.ItemIsSelectable | qt.Qt.ItemIsEnabled)
                         if qt.QColor.isValidColor(row.color):
                             item.setBackground(qt.QBrush(qt.QColor(row.color)))
-                        item.setToolTip("Double-click to choose the color.")
+                        item.setToolTip(_("Double-click to choose the color."))
                     elif column == "terminology":
                         item.setToolTip(TERMINOLOGY_HELP)
                     table.setItem(r, c, item)
@@ -326,7 +324,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             for index, choice in enumerate(self._modelChoices):
                 combo.addItem(choice.label)
                 combo.setItemData(index, choice.description, qt.Qt.ToolTipRole)
-            combo.addItem("Choose a model folder…")
+            combo.addItem(_("Choose a model folder…"))
         finally:
             combo.blockSignals(False)
         if self._parameterNode:
@@ -353,20 +351,21 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.controller.say(str(error), error=True)
         except Exception as error:
             logging.exception("SegTruth")
-            self.controller.say(f"Unexpected error: {error}", error=True)
+            message = _("Unexpected error: {error}").format(error=error)
+            self.controller.say(message, error=True)
             if dialog:
-                slicer.util.errorDisplay(f"Unexpected error: {error}", detailedText=traceback.format_exc())
+                slicer.util.errorDisplay(message, detailedText=traceback.format_exc())
             dialog = False
         self.refresh()
         if dialog and self.controller.error and len(self.controller.log) > logged:
-            slicer.util.errorDisplay(self.controller.status, windowTitle="SegTruth")
+            slicer.util.errorDisplay(self.controller.status, windowTitle=_("SegTruth"))
 
     # -- auto-segment ------------------------------------------------------------------------------------------
     def onModelChosen(self, index) -> None:
         with self.reported(dialog=False):
             if index == len(self._modelChoices):
                 folder = qt.QFileDialog.getExistingDirectory(
-                    self.parent, "Model folder (nnU-Net results, MONAI bundle, or a folder with a .card.json)"
+                    self.parent, _("Model folder (nnU-Net results, MONAI bundle, or a folder with a .card.json)")
                 )
                 if folder:
                     self._modelFolders.append(folder)
@@ -382,7 +381,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 needed = self.controller.missing_dependencies(p)
                 if needed:
                     if not slicer_deps.install(needed, confirm=self.confirmInstall):
-                        self.controller.say("Auto-segmentation needs those packages; nothing was installed.", True)
+                        self.controller.say(_("Auto-segmentation needs those packages; nothing was installed."), True)
                         return
                     self.fillModels()
             self.controller.apply(p)
@@ -391,7 +390,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     @staticmethod
     def confirmInstall(text) -> bool:
-        return slicer.util.confirmOkCancelDisplay(text, windowTitle="SegTruth: install Python packages")
+        return slicer.util.confirmOkCancelDisplay(text, windowTitle=_("SegTruth: install Python packages"))
 
     def onPoll(self) -> None:
         with self.reported():
@@ -409,7 +408,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with self.reported(dialog=False):
             current = self.controller.labels.rows[row].color
-            color = qt.QColorDialog.getColor(qt.QColor(current), self.parent, "Label color")
+            color = qt.QColorDialog.getColor(qt.QColor(current), self.parent, _("Label color"))
             if color.isValid():
                 self.controller.edit_label(self._parameterNode, row, column, color.name())
 
@@ -426,13 +425,13 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.controller.labels_from_segments(self._parameterNode)
 
     def onLoadLabels(self) -> None:
-        path = qt.QFileDialog.getOpenFileName(self.parent, "Load label table", "", "Label tables (*.csv *.json)")
+        path = qt.QFileDialog.getOpenFileName(self.parent, _("Load label table"), "", _("Label tables (*.csv *.json)"))
         if path:
             with self.reported():
                 self.controller.load_labels(self._parameterNode, path)
 
     def onSaveLabels(self) -> None:
-        path = qt.QFileDialog.getSaveFileName(self.parent, "Save label table", "", "Label tables (*.csv *.json)")
+        path = qt.QFileDialog.getSaveFileName(self.parent, _("Save label table"), "", _("Label tables (*.csv *.json)"))
         if path:
             with self.reported():
                 self.controller.save_labels(path)
@@ -450,9 +449,11 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return
             overwrite = False
             if plan.existing:
-                question = f"Replace {' and '.join(plan.existing)}? The existing annotation will be lost."
-                if not slicer.util.confirmOkCancelDisplay(question, windowTitle="SegTruth export"):
-                    self.controller.say("Export cancelled; nothing was replaced.")
+                question = _("Replace {files}? The existing annotation will be lost.").format(
+                    files=", ".join(plan.existing)
+                )
+                if not slicer.util.confirmOkCancelDisplay(question, windowTitle=_("SegTruth export")):
+                    self.controller.say(_("Export cancelled; nothing was replaced."))
                     return
                 overwrite = True
             slicer.app.setOverrideCursor(qt.Qt.WaitCursor)

@@ -10,16 +10,17 @@ qMRMLSegmentEditorWidget.h) so a typo here fails a test, not a clinician's sessi
 from __future__ import annotations
 
 import ast
+import enum
 import re
 import sys
 import sysconfig
 import xml.etree.ElementTree as ET
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 import pytest
 
-from SegTruthLogic.gui import EDITOR_EFFECTS, PARAMETER_KINDS, PanelParameters
+from SegTruthLogic.gui import EDITOR_EFFECTS, parameter_types, widget_bindings
+from SegTruthLogic.gui.parameters import parameter_ranges
 
 
 def is_stdlib(name: str) -> bool:
@@ -38,6 +39,7 @@ def is_stdlib(name: str) -> bool:
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "SegTruth" / "SegTruth.py"
+PARAMETERS = ROOT / "SegTruthLogic" / "gui" / "parameters.py"
 UI = ROOT / "SegTruth" / "Resources" / "UI" / "SegTruth.ui"
 
 # Widgets the module file uses, with the class it uses each as.
@@ -88,7 +90,6 @@ CONNECTABLE = {
     "enum": {"QComboBox", "ctkComboBox"},
     "node": {"qMRMLNodeComboBox"},
 }
-ENUM_KINDS = {"Device", "ExportFormat"}
 UNBOUND = {"labelTable", "model"}  # kept by the controller: the label table editor and the model combo box
 
 # qMRMLSegmentEditorWidget (Slicer 5.8 header): properties, slots and invokables the module may use.
@@ -194,33 +195,36 @@ def ui_attribute_uses(tree: ast.Module) -> list[tuple[str, ast.Attribute]]:
     return found
 
 
-def parameter_node_class(tree: ast.Module) -> ast.ClassDef:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and any(
-            (isinstance(d, ast.Name) and d.id == "parameterNodeWrapper") for d in node.decorator_list
-        ):
-            return node
-    raise AssertionError("SegTruth.py declares no @parameterNodeWrapper class")
-
-
-def annotation_kind(annotation: ast.expr) -> str:
-    if isinstance(annotation, ast.Attribute):  # slicer.vtkMRMLScalarVolumeNode
-        return annotation.attr
-    if isinstance(annotation, ast.Name):
-        return annotation.id
-    if isinstance(annotation, ast.Subscript) and isinstance(annotation.value, ast.Name):
-        assert annotation.value.id == "Annotated", ast.unparse(annotation)
-        first = annotation.slice.elts[0] if isinstance(annotation.slice, ast.Tuple) else annotation.slice
-        return annotation_kind(first)
-    raise AssertionError(f"unexpected parameter annotation {ast.unparse(annotation)}")
-
-
-def connector_kind(kind: str) -> str:
-    if kind in ENUM_KINDS:
+def connector_kind(kind: type) -> str:
+    """The CONNECTABLE row for a parameter of type ``kind``."""
+    if issubclass(kind, enum.Enum):
         return "enum"
-    if kind.startswith("vtkMRML"):
+    if kind.__name__.startswith("vtkMRML"):
         return "node"
-    return kind
+    return kind.__name__
+
+
+def method(tree: ast.Module, cls: str, name: str) -> ast.FunctionDef:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == name:
+                    return item
+    raise AssertionError(f"SegTruth.py has no {cls}.{name}")
+
+
+def calls_named(tree: ast.AST, name: str) -> list[ast.Call]:
+    """Calls of ``name(...)`` or ``anything.name(...)``, in source order."""
+    found = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == name)
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == name)
+        )
+    ]
+    return sorted(found, key=lambda call: (call.lineno, call.col_offset))
 
 
 # -- the .ui -------------------------------------------------------------------------------------------------------
@@ -300,61 +304,170 @@ def test_custom_widgets_are_declared():
     assert custom <= declared, f"undeclared custom widgets {sorted(custom - declared)}"
 
 
-# -- the parameter node ----------------------------------------------------------------------------------------------
-def test_parameter_node_matches_the_controllers_parameters():
-    cls = parameter_node_class(module_ast())
-    declared = {
-        stmt.target.id: annotation_kind(stmt.annotation)
-        for stmt in cls.body
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name)
-    }
-    assert declared == PARAMETER_KINDS
-    assert [f.name for f in fields(PanelParameters)] == list(PARAMETER_KINDS)
+# -- the parameter node: declared once, in SegTruthLogic.gui.PanelParameters -------------------------------------------
+def test_the_module_builds_its_parameter_node_from_the_declaration():
+    tree = module_ast()
+    wrapped = [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef) and any("parameterNodeWrapper" in ast.unparse(d) for d in node.decorator_list)
+    ]
+    assert wrapped == [], f"SegTruth.py declares parameters of its own in {wrapped}"
+    (built,) = calls_named(tree, "parameter_node_class")
+    assert [ast.unparse(a) for a in built.args] == [
+        "'SegTruthParameterNode'",
+        "__name__",
+        "parameterNodeWrapper",
+        "WithinRange",
+    ]
+    assert calls_named(tree, "connectGui") == []  # binding by .ui properties would be a second declaration
+    (connect,) = calls_named(tree, "connectParametersToGui")
+    assert ast.unparse(connect.args[0]) == "bound_widgets(self.ui)"
 
 
-def test_parameter_node_literal_defaults_match_panel_parameters():
-    cls = parameter_node_class(module_ast())
-    defaults = {f.name: f.default for f in fields(PanelParameters) if f.default is not MISSING}
-    checked = 0
-    for stmt in cls.body:
-        if not (isinstance(stmt, ast.AnnAssign) and stmt.value is not None):
-            continue
-        name = stmt.target.id  # type: ignore[union-attr]
-        if isinstance(stmt.value, ast.Constant):
-            assert stmt.value.value == defaults[name], name
-            checked += 1
-        elif isinstance(stmt.value, ast.Attribute) and isinstance(stmt.value.value, ast.Name):
-            assert (
-                f"{stmt.value.value.id}.{stmt.value.attr}" == f"{type(defaults[name]).__name__}.{defaults[name].name}"
-            )
-            checked += 1
-    assert checked >= 8
+def test_the_ui_names_no_parameters_of_its_own():
+    named = [n for n, e in ui_widgets().items() if widget_property(e, "SlicerParameterName") is not None]
+    assert named == [], "SegTruth.ui binds widgets itself; PanelParameters names each field's widget"
 
 
-def test_every_binding_names_a_parameter_with_a_widget_slicer_can_bind():
-    bound = {}
-    for name, element in ui_widgets().items():
-        parameter = widget_property(element, "SlicerParameterName")
-        if parameter is None:
-            continue
-        assert parameter in PARAMETER_KINDS, f"{name} binds to {parameter!r}, which is not a parameter"
-        assert parameter not in bound, f"{parameter!r} is bound twice"
-        kind = connector_kind(PARAMETER_KINDS[parameter])
-        assert element.get("class") in CONNECTABLE[kind], (
-            f"{name} is a {element.get('class')}; Slicer binds {PARAMETER_KINDS[parameter]} parameters to "
-            f"{sorted(CONNECTABLE[kind])}"
+def test_every_declared_widget_is_in_the_ui_with_a_class_slicer_can_bind():
+    widgets, kinds = ui_widgets(), parameter_types()
+    bindings = widget_bindings()
+    assert len(set(bindings.values())) == len(bindings), "a widget is bound to two parameters"
+    for parameter, name in bindings.items():
+        assert name in widgets, f"PanelParameters.{parameter} is shown by {name!r}, which SegTruth.ui lacks"
+        connectable = CONNECTABLE[connector_kind(kinds[parameter])]
+        assert widgets[name].get("class") in connectable, (
+            f"{name} is a {widgets[name].get('class')}; Slicer binds {kinds[parameter].__name__} parameters to "
+            f"{sorted(connectable)}"
         )
-        bound[parameter] = name
-    assert set(bound) == set(PARAMETER_KINDS) - UNBOUND
+        assert EXPECTED_CLASSES[name] == widgets[name].get("class")
+    assert set(kinds) - set(bindings) == UNBOUND
 
 
-def test_node_selectors_offer_the_parameter_node_types():
-    widgets = ui_widgets()
-    for name, element in widgets.items():
-        parameter = widget_property(element, "SlicerParameterName")
-        if parameter and PARAMETER_KINDS[parameter].startswith("vtkMRML"):
-            types = [s.text for s in element.iter("string")]
-            assert PARAMETER_KINDS[parameter] in types, name
+def test_node_selectors_offer_the_declared_node_types():
+    widgets, kinds = ui_widgets(), parameter_types()
+    selectors = 0
+    for parameter, name in widget_bindings().items():
+        if connector_kind(kinds[parameter]) == "node":
+            assert kinds[parameter].__name__ in [s.text for s in widgets[name].iter("string")], name
+            selectors += 1
+    assert selectors == 2
+
+
+def test_bound_spin_boxes_offer_the_declared_range():
+    widgets, bindings = ui_widgets(), widget_bindings()
+    ranges = parameter_ranges()
+    assert ranges == {"datasetId": (1, 999)}  # nnU-Net's dataset ids
+    for parameter, (low, high) in ranges.items():
+        element = widgets[bindings[parameter]]
+        assert (widget_property(element, "minimum"), widget_property(element, "maximum")) == (str(low), str(high))
+
+
+def test_the_declarations_annotations_evaluate_on_python_3_9():
+    """Slicer's parameterNodeWrapper evaluates them: no postponed annotations, no ``X | Y``."""
+    tree = ast.parse(PARAMETERS.read_text(encoding="utf-8"))
+    assert not any(isinstance(n, ast.ImportFrom) and n.module == "__future__" for n in tree.body)
+    (declaration,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "PanelParameters"]
+    for stmt in declaration.body:
+        if isinstance(stmt, ast.AnnAssign):
+            assert not any(isinstance(n, ast.BinOp) for n in ast.walk(stmt.annotation)), ast.unparse(stmt)
+
+
+# -- Reload ------------------------------------------------------------------------------------------------------------
+def test_reload_forgets_segtruthlogic_then_runs_slicers_reload():
+    reload = method(module_ast(), "SegTruthWidget", "onReload")
+    (forget,) = calls_named(reload, "forget_package")
+    assert [ast.unparse(a) for a in forget.args] == ["'SegTruthLogic'"]
+    (base,) = [
+        c for c in calls_named(reload, "onReload") if ast.unparse(c.func) == "ScriptedLoadableModuleWidget.onReload"
+    ]
+    assert forget.lineno < base.lineno
+
+
+# -- translations --------------------------------------------------------------------------------------------------------
+# Where a string reaches the person: call names (and keyword arguments), attributes assigned.
+TEXT_CALLS = {
+    "QLabel",
+    "addItem",
+    "setToolTip",
+    "setHorizontalHeaderLabels",
+    "getExistingDirectory",
+    "getOpenFileName",
+    "getSaveFileName",
+    "getColor",
+    "errorDisplay",
+    "confirmOkCancelDisplay",
+    "say",
+}
+TEXT_ATTRIBUTES = {"title", "helpText", "acknowledgementText", "text", "toolTip", "categories"}
+TEXT_CONSTANTS = {"COLUMN_TITLES", "VERSION_MESSAGE"}
+TRANSLATORS = {"_", "translate"}
+
+
+def untranslated(expression: ast.AST) -> list[str]:
+    """String literals with words, and f-strings, in ``expression`` that no ``_()``/``translate()`` call encloses."""
+    if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name) and expression.func.id in TRANSLATORS:
+        return []
+    if isinstance(expression, ast.Constant) and isinstance(expression.value, str):
+        return [expression.value] if any(c.isalpha() for c in expression.value) else []  # words, not ", "
+    if isinstance(expression, ast.JoinedStr):
+        return [ast.unparse(expression)]
+    return [text for child in ast.iter_child_nodes(expression) for text in untranslated(child)]
+
+
+def bare_text(tree: ast.Module) -> list[str]:
+    """Text that reaches the person without the translation function."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in TEXT_CALLS:
+            found += untranslated(ast.Tuple(elts=node.args, ctx=ast.Load()))
+        if isinstance(node, ast.Call):
+            found += [t for k in node.keywords if k.arg == "windowTitle" for t in untranslated(k.value)]
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Attribute) and t.attr in TEXT_ATTRIBUTES for t in node.targets
+        ):
+            found += untranslated(node.value)
+        if isinstance(node, ast.Assign) and {getattr(t, "id", "") for t in node.targets} & TEXT_CONSTANTS:
+            found += untranslated(node.value)
+    return found
+
+
+def test_text_the_person_reads_goes_through_the_translation_function():
+    assert bare_text(module_ast()) == []
+
+
+def test_the_translation_check_finds_bare_text():
+    source = (
+        'self.parent.title = "SegTruth"\n'
+        'combo.addItem(_("Choose…"))\n'
+        'self.controller.say(f"Replace {name}?")\n'
+        'slicer.util.errorDisplay(message, windowTitle="SegTruth export")\n'
+        'COLUMN_TITLES = [_("Name"), "Value"]\n'
+        'text = ", ".join(names)\n'
+    )
+    assert sorted(bare_text(ast.parse(source))) == ["SegTruth", "SegTruth export", "Value", "f'Replace {name}?'"]
+
+
+def test_translated_text_is_a_literal_with_named_placeholders():
+    """lupdate extracts only literals, and Slicer's ``tr`` refuses a translation whose placeholders differ."""
+    calls = calls_named(module_ast(), "_") + calls_named(module_ast(), "translate")
+    assert len(calls) >= 20
+    for call in calls:
+        text = call.args[-1]
+        assert len(call.args) in (1, 2) and isinstance(text, ast.Constant) and isinstance(text.value, str), ast.unparse(
+            call
+        )
+        assert "{}" not in text.value, f"{text.value!r}: name each placeholder"
+
+
+def test_a_slicer_without_translations_still_loads_the_module():
+    tree = module_ast()
+    (guarded,) = [
+        n for n in tree.body if isinstance(n, ast.Try) and any("slicer.i18n" in ast.unparse(s) for s in n.body)
+    ]
+    assert [ast.unparse(h.type) for h in guarded.handlers] == ["ImportError"]
+    assert {n.name for n in ast.walk(guarded.handlers[0]) if isinstance(n, ast.FunctionDef)} == TRANSLATORS
 
 
 # -- the module file ------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ test_module_static.py against Slicer 5.8's sources.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import importlib.util
 import sys
@@ -25,7 +26,7 @@ import SimpleITK as sitk
 import slicer
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.gui import PanelController, RunState
+from SegTruthLogic.gui import ExportFormat, PanelController, PanelParameters, RunState, widget_bindings
 from SegTruthLogic.segments import segment_ids
 from SegTruthLogic.tools.threshold import threshold
 
@@ -54,13 +55,10 @@ class Signals:
 
 
 class Widget(Signals):
-    def __init__(self, name: str, parameter: str | None = None) -> None:
+    def __init__(self, name: str) -> None:
         super().__init__()
-        self.name, self._parameter = name, parameter
+        self.name = name
         self.enabled, self.visible, self.toolTip, self.text = True, True, "", ""
-
-    def property(self, name: str):
-        return self._parameter if name == "SlicerParameterName" else None
 
     def setStyleSheet(self, sheet: str) -> None:
         self.styleSheet = sheet
@@ -205,11 +203,7 @@ def widgets_from_ui() -> tuple[Root, types.SimpleNamespace]:
     ui = types.SimpleNamespace()
     root = None
     for element in ET.parse(UI_FILE).getroot().iter("widget"):
-        parameter = next(
-            (p.findtext("string") for p in element.findall("property") if p.get("name") == "SlicerParameterName"),
-            None,
-        )
-        widget = CLASSES.get(element.get("class"), Widget)(element.get("name"), parameter)
+        widget = CLASSES.get(element.get("class"), Widget)(element.get("name"))
         setattr(ui, element.get("name"), widget)
         root = root or widget
     return root, ui
@@ -330,11 +324,11 @@ def parameter_node_wrapper(cls):
             self._values[name] = value
             self.parameterNode.Modified()
 
-        def connectGui(self, gui) -> int:
-            bound = {w.property("SlicerParameterName") for w in vars(gui).values() if w.property("SlicerParameterName")}
-            assert bound <= set(hints), bound - set(hints)
+        def connectParametersToGui(self, mapping: dict) -> int:
+            assert set(mapping) <= set(hints), set(mapping) - set(hints)  # Slicer raises ValueError here
+            assert all(isinstance(widget, Widget) for widget in mapping.values()), mapping
             tag = len(self.guis) + 1
-            self.guis[tag] = gui
+            self.guis[tag] = dict(mapping)
             return tag
 
         def disconnectGui(self, tag) -> None:
@@ -347,6 +341,7 @@ def parameter_node_wrapper(cls):
             self.parameterNode.RemoveObserver(tag)
 
     Wrapper.__name__ = cls.__name__
+    Wrapper.hints, Wrapper.defaults = hints, defaults
     return Wrapper
 
 
@@ -357,6 +352,9 @@ class ModuleWidgetBase:
 
     def setup(self) -> None:
         pass
+
+    def onReload(self) -> None:
+        self.reloads = getattr(self, "reloads", 0) + 1
 
     def resourcePath(self, filename: str) -> str:
         return str(MODULE_FILE.parent / "Resources" / filename)
@@ -586,7 +584,7 @@ def test_export_button_writes_and_asks_before_replacing(app, session, two_boxes,
     assert "Replace" in app.confirm.calls[-1][0][0] and written.read_bytes() == before
     assert "nothing was replaced" in ui.statusLabel.text
     app.confirm.answer = True
-    p.exportFormat = app.module.ExportFormat.SEG_NRRD
+    p.exportFormat = ExportFormat.SEG_NRRD
     ui.exportButton.emit("clicked(bool)", False)
     assert (tmp_path / "boxes.seg.nrrd").is_file()
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(written)))
@@ -668,3 +666,90 @@ def test_segtrutherror_from_a_slot_is_reported(app, monkeypatch):
     monkeypatch.setattr(PanelController, "apply_labels", refuse)
     app.ui.applyLabelsButton.emit("clicked(bool)", False)
     assert app.ui.statusLabel.text.startswith("The label table is empty")
+
+
+def load_module(path: Path = MODULE_FILE) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("SegTruth", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- the one declaration of the parameters ---------------------------------------------------------------------------
+def test_the_parameter_node_has_the_declarations_fields_kinds_and_defaults(app):
+    wrapper = app.module.SegTruthParameterNode
+    declared = PanelParameters()
+    assert list(wrapper.hints) == [f.name for f in dataclasses.fields(PanelParameters)]
+    dataset_id = wrapper.hints["datasetId"]
+    assert typing.get_origin(dataset_id) is typing.Annotated and typing.get_args(dataset_id)[0] is int
+    (within,) = typing.get_args(dataset_id)[1:]
+    assert (within.low, within.high) == (1, 999)
+    assert wrapper.hints["inputVolume"] is slicer.vtkMRMLScalarVolumeNode  # Slicer's node parameters, not Optional
+    assert wrapper.hints["device"] is type(declared.device)
+    assert {name: wrapper.defaults[name] for name in wrapper.hints} == dataclasses.asdict(declared)
+    node = app.widget._parameterNode
+    assert node.exportFolder == Path.home() and node.datasetName == "SegTruth" and node.inputVolume is None
+
+
+def test_setup_binds_the_declared_widgets_and_exit_unbinds_them(app):
+    widget, ui = app.widget, app.ui
+    widget.enter()
+    (mapping,) = widget._parameterNode.guis.values()
+    assert mapping == {name: getattr(ui, widget_name) for name, widget_name in widget_bindings().items()}
+    assert "model" not in mapping and "labelTable" not in mapping  # kept by the controller
+    widget.exit()
+    assert widget._parameterNode.guis == {}
+
+
+# -- Reload ------------------------------------------------------------------------------------------------------------
+def test_reload_forgets_segtruthlogic_before_slicer_reloads_the_module(app, monkeypatch):
+    order = []
+    monkeypatch.setattr(app.module, "forget_package", lambda name: order.append(("forget", name)) or [])
+    monkeypatch.setattr(ModuleWidgetBase, "onReload", lambda self: order.append(("reload module",)))
+    app.widget.onReload()
+    assert order == [("forget", "SegTruthLogic"), ("reload module",)]
+
+
+def test_reload_on_an_old_slicer_reloads_only_the_module(app, monkeypatch):
+    monkeypatch.setattr(slicer.app, "minorVersion", 6)
+    module = load_module()
+    widget = module.SegTruthWidget()
+    widget.setup()
+    widget.onReload()
+    assert widget.reloads == 1 and "SegTruthLogic.gui" in sys.modules
+
+
+# -- translations ------------------------------------------------------------------------------------------------------
+def test_visible_text_goes_through_slicers_translation(app, monkeypatch):
+    """With ``slicer.i18n`` (Slicer >= 5.4) each string is looked up, in the context of SegTruth.py's file."""
+    callers = []
+    i18n = types.ModuleType("slicer.i18n")
+
+    def tr(text):
+        callers.append(Path(sys._getframe(1).f_code.co_filename).name)
+        return f"«{text}»"
+
+    i18n.tr, i18n.translate = tr, lambda context, text: f"{context}:{text}"
+    monkeypatch.setitem(sys.modules, "slicer.i18n", i18n)
+    module = load_module()
+    parent = types.SimpleNamespace()
+    module.SegTruth(parent)
+    assert parent.title == "«SegTruth»" and parent.categories == ["qSlicerAbstractCoreModule:Segmentation"]
+    assert parent.helpText.startswith("«Ground-truth") and module.COLUMN_TITLES[0] == "«Name»"
+    widget = module.SegTruthWidget()
+    widget.setup()
+    assert app.ui.modelComboBox.items[-1] == "«Choose a model folder…»"
+    assert set(callers) == {"SegTruth.py"}
+    widget.cleanup()
+
+
+def test_without_slicer_i18n_the_text_is_the_source_text(app, monkeypatch):
+    monkeypatch.setattr(slicer.app, "minorVersion", 2)  # Slicer 5.2: no slicer.i18n, and too old
+    monkeypatch.setitem(sys.modules, "slicer.i18n", None)
+    module = load_module()
+    assert module.VERSION_MESSAGE == (
+        "SegTruth needs Slicer 5.8 or newer; this is Slicer 5.2. Install a newer Slicer to use SegTruth."
+    )
+    parent = types.SimpleNamespace()
+    module.SegTruth(parent)
+    assert parent.title == "SegTruth" and parent.categories == ["Segmentation"]

@@ -7,13 +7,14 @@ from .controller import Control, ModelChoice, PanelController, PanelView
 from .exporting import ExportPlan, ExportResult, adopt_source_file, dicom_source_from_attributes
 from .jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor
-from .options import EDITOR_EFFECTS, PARAMETER_KINDS, Device, ExportFormat, PanelParameters
+from .options import EDITOR_EFFECTS, Device, ExportFormat
+from .parameters import PanelParameters, bound_widgets, parameter_node_class, parameter_types, widget_bindings
+from .reloading import forget_package
 from .state import RunState, RunStateMachine
 
 __all__ = [
     "COLUMNS",
     "EDITOR_EFFECTS",
-    "PARAMETER_KINDS",
     "TERMINOLOGY_HELP",
     "AutoSegmentRequest",
     "Control",
@@ -35,5 +36,10 @@ __all__ = [
     "RunStateMachine",
     "ThreadJob",
     "adopt_source_file",
+    "bound_widgets",
     "dicom_source_from_attributes",
+    "forget_package",
+    "parameter_node_class",
+    "parameter_types",
+    "widget_bindings",
 ]
