@@ -11,12 +11,12 @@ import slicer
 import vtk
 
 from .atomic import full_suffix
-from .errors import SegTruthError
 from .geometry import LPS_TO_RAS, Grid, matrix_to_numpy
 from .labels import color_hex
+from .segmentation_io import read_seg_nrrd
 from .segments import segment_ids, segment_info
-from .session import Session, quiet_vtk
-from .volumes import check_image_file
+from .session import Session
+from .volumes import check_image_file, non_finite_voxels
 
 MAX_LABELMAP_VALUES = 64  # an integer image with at most this many values is shown as a labelmap
 
@@ -40,26 +40,16 @@ def describe(session: Session, path: str | Path) -> dict[str, Any]:
         if len(present) <= MAX_LABELMAP_VALUES:
             info["kind"] = "labelmap"
             info["labels"] = [{"value": int(v), "voxels": int(c)} for v, c in zip(present, counts) if v != 0]
+    bad = non_finite_voxels(path, image)
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    info["range"] = [float(finite.min()), float(finite.max())] if finite.size else None
-    if values.dtype.kind == "f" and finite.size != values.size:
-        info["nan_voxels"] = int(values.size - finite.size)
+    info["range"] = [float(finite.min()), float(finite.max())] if finite.size and bad < values.size else None
+    if bad:
+        info["nan_voxels"] = bad  # NaN or infinite (ITK reads NaN in NIfTI as 0: these are counted in the file)
     return info
 
 
 def _describe_segmentation(session: Session, path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise SegTruthError(f"{path}: file not found.")
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise SegTruthError(f"{path}: cannot be read as a segmentation (corrupt or truncated file).") from None
-    with quiet_vtk():
-        node = session.segmentations.LoadSegmentationFromFile(str(path), False)
-    if node is None:
-        raise SegTruthError(f"{path}: Slicer could not read this segmentation.")
+    node = read_seg_nrrd(session, path)
     segments = []
     for sid in segment_ids(node):
         name, color, terminology, value = segment_info(node, sid)

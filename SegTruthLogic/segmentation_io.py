@@ -123,8 +123,15 @@ def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:
 
 
 # -- Slicer .seg.nrrd -------------------------------------------------------------------------------------------------
-def _load_seg_nrrd(session: Session, path: Path, volume, table: LabelTable | None):
-    # Slicer's reader aborts the process on a truncated file and loads corrupt data silently: check first.
+def read_seg_nrrd(session: Session, path: str | Path):
+    """A Slicer ``.seg.nrrd`` as a segmentation node, read only after the file is checked whole.
+
+    Slicer's reader aborts the process on a truncated file and loads corrupt data silently, so every
+    ``.seg.nrrd`` SegTruth reads goes through here.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SegTruthError(f"{path}: segmentation file not found.")
     header = check_nrrd_complete(path)
     if not any(re.fullmatch(r"Segment\d+_ID", key) for key in header.key_values):
         raise SegTruthError(
@@ -138,6 +145,11 @@ def _load_seg_nrrd(session: Session, path: Path, volume, table: LabelTable | Non
         for leftover in set(_segmentation_nodes(session)) - before:
             session.remove(leftover)
         raise SegTruthError(f"{path}: cannot be read as a Slicer segmentation (corrupt or truncated file).")
+    return node
+
+
+def _load_seg_nrrd(session: Session, path: Path, volume, table: LabelTable | None):
+    node = read_seg_nrrd(session, path)
     try:
         _check_seg_node(session, node, path, volume, table)
     except BaseException:
