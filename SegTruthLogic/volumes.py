@@ -71,6 +71,82 @@ def check_image_file(path: str | Path) -> sitk.Image:
     return image
 
 
+def check_finite(values: np.ndarray, source: str | Path) -> None:
+    """SegTruth's one NaN rule: every intensity it computes on is finite.
+
+    NaN and infinity have no place in a threshold, a seed's statistics, a model's normalisation or a training
+    set, and each tool would otherwise treat them its own way; so an image holding any is refused where it is
+    read (only ``segtruth info`` describes such a file, counting them).
+    """
+    bad = int(values.size - np.count_nonzero(np.isfinite(values))) if values.dtype.kind == "f" else 0
+    if bad:
+        raise non_finite_error(source, bad)
+
+
+def non_finite_error(source: str | Path, count: int) -> SegTruthError:
+    return SegTruthError(
+        f"{source}: has {count} NaN or infinite voxels; SegTruth needs finite intensities, so replace them "
+        "(e.g. with the background value) first."
+    )
+
+
+def non_finite_voxels(path: str | Path, image: sitk.Image) -> int:
+    """How many voxels of the file are NaN or infinite.
+
+    ITK's NIfTI reader turns NaN into 0 without a word, so for NIfTI the file's own bytes are counted.
+    """
+    if full_suffix(path) in (".nii", ".nii.gz"):
+        return _nifti_non_finite(Path(path))
+    values = sitk.GetArrayViewFromImage(image)
+    return int(values.size - np.count_nonzero(np.isfinite(values))) if values.dtype.kind == "f" else 0
+
+
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}  # NIfTI datatype codes of float32 and float64
+
+
+def _nifti_non_finite(path: Path) -> int:
+    opener = gzip.open if full_suffix(path) == ".nii.gz" else open
+    with opener(path, "rb") as stream:
+        header = stream.read(540)
+        endian, layout = _nifti_header(header, path)
+        dtype = _NIFTI_FLOATS.get(layout["datatype"])
+        if dtype is None:
+            return 0
+        stream.seek(layout["offset"])
+        item = np.dtype(endian + dtype)
+        bad, rest = 0, b""
+        while chunk := stream.read(1 << 22):
+            chunk = rest + chunk
+            usable = len(chunk) - len(chunk) % item.itemsize
+            values = np.frombuffer(chunk[:usable], dtype=item)
+            bad += int(values.size - np.count_nonzero(np.isfinite(values)))
+            rest = chunk[usable:]
+        return bad
+
+
+def _nifti_header(header: bytes, path: Path) -> tuple[str, dict[str, int]]:
+    """Byte order and the fields SegTruth checks (dims, datatype, bitpix, data offset) of a NIfTI-1 or -2 header."""
+    if len(header) < 348:
+        raise SegTruthError(f"{path}: is truncated or corrupt (shorter than a NIfTI header).")
+    for endian in "<>":
+        sizeof_hdr = struct.unpack(endian + "i", header[:4])[0]
+        if sizeof_hdr == 348:  # NIfTI-1
+            return endian, {
+                "dims": struct.unpack(endian + "8h", header[40:56]),
+                "datatype": struct.unpack(endian + "h", header[70:72])[0],
+                "bitpix": struct.unpack(endian + "h", header[72:74])[0],
+                "offset": int(struct.unpack(endian + "f", header[108:112])[0]),
+            }
+        if sizeof_hdr == 540 and len(header) >= 540:  # NIfTI-2
+            return endian, {
+                "dims": struct.unpack(endian + "8q", header[16:80]),
+                "datatype": struct.unpack(endian + "h", header[12:14])[0],
+                "bitpix": struct.unpack(endian + "h", header[14:16])[0],
+                "offset": int(struct.unpack(endian + "q", header[168:176])[0]),
+            }
+    raise SegTruthError(f"{path}: is not a NIfTI file (bad header size).")
+
+
 def _check_nifti_complete(path: Path) -> None:
     """ITK's NIfTI reader pads a truncated file with zeros; check the data bytes are all there."""
     opener = gzip.open if full_suffix(path) == ".nii.gz" else open
@@ -84,22 +160,8 @@ def _check_nifti_complete(path: Path) -> None:
                 total += len(chunk)
     except (EOFError, OSError, zlib.error):
         raise SegTruthError(f"{path}: is truncated or corrupt (the compressed data ends early).") from None
-    if len(header) < 348:
-        raise SegTruthError(f"{path}: is truncated or corrupt (shorter than a NIfTI header).")
-    for endian in "<>":
-        sizeof_hdr = struct.unpack(endian + "i", header[:4])[0]
-        if sizeof_hdr == 348:  # NIfTI-1
-            dims = struct.unpack(endian + "8h", header[40:56])
-            bitpix = struct.unpack(endian + "h", header[72:74])[0]
-            offset = struct.unpack(endian + "f", header[108:112])[0]
-            break
-        if sizeof_hdr == 540:  # NIfTI-2
-            dims = struct.unpack(endian + "8q", header[16:80])
-            bitpix = struct.unpack(endian + "h", header[14:16])[0]
-            offset = struct.unpack(endian + "q", header[168:176])[0]
-            break
-    else:
-        raise SegTruthError(f"{path}: is not a NIfTI file (bad header size).")
+    _, layout = _nifti_header(header, path)
+    dims, bitpix, offset = layout["dims"], layout["bitpix"], layout["offset"]
     count = int(np.prod([max(d, 1) for d in dims[1 : 1 + max(min(dims[0], 7), 1)]], dtype=np.int64))
     expected = int(offset) + count * max(bitpix, 8) // 8
     if total < expected:
@@ -114,6 +176,9 @@ def load_volume(session: Session, path: str | Path, name: str | None = None, lab
 
         return load_dicom_series(session, path, name=name)
     image = check_image_file(path)
+    bad = non_finite_voxels(path, image)
+    if bad:
+        raise non_finite_error(path, bad)
     name = name or _node_name(path)
     with quiet_vtk():
         node = session.volumes.AddArchetypeVolume(str(path), name, _SINGLE_FILE | (_LABELMAP if labelmap else 0))

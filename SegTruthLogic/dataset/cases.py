@@ -154,12 +154,6 @@ def write_cases(
             report(progress, number / total, f"case {entry.case} ({number + 1}/{total})")
             voxels = read_case(session, entry, labels.given)
             labels.add(entry, voxels.table)
-            for path, channel in zip(entry.images, voxels.channels):
-                if channel.dtype.kind == "f" and np.isnan(channel).any():
-                    raise SegTruthError(
-                        f"{entry.describe()}: {path} has {int(np.isnan(channel).sum())} NaN voxels, "
-                        "which trainers cannot use; replace them first."
-                    )
             image_names, label_name = layout(entry)
             files = list(zip([folder / name for name in image_names], voxels.channels))
             if label_name is not None and voxels.labels is not None:

@@ -23,7 +23,7 @@ from ..geometry import Grid, move_array
 from ..labels import LabelTable
 from ..progress import CancelToken, ProgressCallback, report
 from ..segments import ensure_segment, import_labelmap, new_segmentation
-from ..volumes import source_grid
+from ..volumes import check_finite, source_grid
 from .model import LoadedModel
 from .preprocessing import postprocess
 from .sliding_window import SlidingWindow
@@ -187,6 +187,8 @@ def segment(
     check_input(loaded, [Grid.from_node(n) for n in nodes], names)
     # all channels on the first image's file grid (their node grids are the same voxels, checked above)
     channels = [move_array(arrayFromVolume(n), Grid.from_node(n), file_grid) for n in nodes]
+    for name, channel in zip(names, channels):
+        check_finite(channel, name)  # a volume built in memory; files are checked when they are read
     result = predict(loaded, channels, file_grid, device, tta, batch_size, progress, cancel, names)
     labels = move_array(result.labels, file_grid, node_grid)
     scene_owner = session or types.SimpleNamespace(scene=nodes[0].GetScene())
