@@ -180,7 +180,7 @@ def test_corrupt_checkpoint(tmp_path, kind):
     else:
         card = monai_unet_card(tmp_path)
         weights = tmp_path / "weights.pth"
-        message = "cannot be read as a PyTorch checkpoint"
+        message = "is not a readable PyTorch checkpoint"
     weights.write_bytes(weights.read_bytes()[:300])
     with pytest.raises(SegTruthError, match=message):
         load_model(card)
@@ -189,7 +189,7 @@ def test_corrupt_checkpoint(tmp_path, kind):
 def test_pickled_code_is_refused(tmp_path):
     card = monai_unet_card(tmp_path)
     torch.save({"state_dict": {"w": torch.zeros(1)}, "hook": Path("/")}, tmp_path / "weights.pth")
-    with pytest.raises(SegTruthError, match=r"holds more than weights .* refused for safety"):
+    with pytest.raises(SegTruthError, match=r"holds code or objects besides weights .* refused for safety"):
         load_model(card)
 
 

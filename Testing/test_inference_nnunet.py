@@ -113,7 +113,7 @@ def test_missing_fold_and_corrupt_checkpoint_are_clear_errors(tmp_path, fixtures
         load_model(copy, folds=(3,))
     checkpoint = copy / "fold_0" / "checkpoint_final.pth"
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
-    with pytest.raises(SegTruthError, match=r"checkpoint_final.pth: cannot be read as a PyTorch checkpoint"):
+    with pytest.raises(SegTruthError, match=r"checkpoint_final.pth: is not a readable PyTorch checkpoint"):
         load_model(copy, folds=(0,))
     plans = json.loads((copy / "plans.json").read_text())
     plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]["features_per_stage"][0] = 16

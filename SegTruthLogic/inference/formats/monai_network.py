@@ -7,7 +7,6 @@ that do not fit the architecture are an error rather than a half-random network.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,13 @@ import torch
 
 from ...errors import SegTruthError
 from ..card import ModelCard
+from ..checkpoint import load_weights
 from ..model import LoadedModel
 
 
 def load_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     """A state dict from a ``.pt``/``.pth`` file (also inside ``{"state_dict": ...}`` or ``{"model": ...}``)."""
-    if not path.is_file():
-        raise SegTruthError(f"{path}: missing weights (model {name!r} needs this file).")
-    try:
-        data: Any = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise SegTruthError(f"{path}: holds more than weights (code or objects), refused for safety.") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError):
-        raise SegTruthError(f"{path}: cannot be read as a PyTorch checkpoint (corrupt or truncated file).") from None
+    data: Any = load_weights(path, f"model {name!r}")
     for key in ("state_dict", "model", "network_weights"):
         if isinstance(data, dict) and isinstance(data.get(key), dict):
             data = data[key]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from ...errors import SegTruthError
 from ...geometry import Grid
 from ...labels import Label, LabelTable, default_color
 from ..card import Inference, ModelCard, Preprocessing
+from ..checkpoint import load_weights
 from ..model import LoadedModel, Prepared
 from ..resampling import new_shape, resize, separate_axis
 from .nnunet_network import build_network
@@ -94,16 +94,7 @@ def _configuration(plans: dict[str, Any], name: str, where: str) -> dict[str, An
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint's contents, unpickled with ``weights_only=True`` (tensors and plain data only)."""
-    if not path.is_file():
-        raise SegTruthError(f"{path}: missing weights (the model folder lacks this checkpoint).")
-    try:
-        with torch.serialization.safe_globals(_NUMPY_SCALARS):
-            data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0][:200]
-        raise SegTruthError(f"{path}: holds more than weights and plain data, refused for safety ({reason}).") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError):
-        raise SegTruthError(f"{path}: cannot be read as a PyTorch checkpoint (corrupt or truncated file).") from None
+    data = load_weights(path, "the nnU-Net model folder", _NUMPY_SCALARS)
     if not isinstance(data, dict):
         raise SegTruthError(f"{path}: is not an nnU-Net checkpoint (no dictionary inside).")
     return data
