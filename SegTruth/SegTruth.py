@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import traceback
-from pathlib import Path
 
 import qt
 import slicer
@@ -63,10 +62,11 @@ if SUPPORTED:
         COLUMNS,
         EDITOR_EFFECTS,
         TERMINOLOGY_HELP,
+        VIEW_WIDGETS,
         PanelController,
         RunState,
         bound_widgets,
-        dicom_source_from_attributes,
+        dicom_source_from_database,
         forget_package,
         parameter_node_class,
     )
@@ -98,18 +98,8 @@ if SUPPORTED:
 
 
 def dicomSourceFromDatabase(volume):
-    """The DICOM series folder of a volume loaded by SegTruth, or by Slicer's DICOM module (its database)."""
-    found = dicom_source_from_attributes(volume)
-    if found is not None:
-        return found
-    uids = (volume.GetAttribute("DICOM.instanceUIDs") or "").split()
-    database = getattr(slicer, "dicomDatabase", None)
-    if not uids or database is None:
-        return None
-    path = database.fileForInstance(uids[0])
-    if not path:
-        return None
-    return Path(path).parent, database.instanceValue(uids[0], "0020,000E") or None
+    """The DICOM series folder of a volume, from its attributes or Slicer's DICOM database."""
+    return dicom_source_from_database(volume, getattr(slicer, "dicomDatabase", None))
 
 
 class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -257,15 +247,9 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def showView(self, view) -> None:
         ui = self.ui
         ui.applyButton.text = view.apply_text
-        self.enable([ui.applyButton], view.apply)
-        self.enable([ui.inputVolumeSelector, ui.segmentationSelector, ui.modelComboBox, ui.deviceComboBox], view.inputs)
-        self.enable([ui.ttaCheckBox], view.inputs)
+        for control, names in VIEW_WIDGETS.items():
+            self.enable([getattr(ui, name) for name in names], getattr(view, control))
         ui.segmentEditorWidget.readOnly = not view.editor.enabled
-        self.enable([ui.labelTableWidget, ui.addLabelButton, ui.removeLabelButton, ui.loadLabelsButton], view.labels)
-        self.enable([ui.saveLabelsButton, ui.labelsFromSegmentsButton], view.labels)
-        self.enable([ui.applyLabelsButton], view.labels_apply)
-        self.enable([ui.exportButton], view.export)
-        self.enable([ui.nnunetFolderButton, ui.datasetIdSpinBox, ui.datasetNameEdit], view.nnunet)
         ui.progressBar.visible = view.progress_visible
         ui.progressBar.value = round(view.progress * 100)
         ui.statusLabel.text = view.status

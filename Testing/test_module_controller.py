@@ -492,3 +492,35 @@ def test_nnunet_needs_consecutive_values(session, params):
     params.addToNnunet = True
     assert controller.export(params) is None and "without gaps" in controller.status
     assert list(Path(params.exportFolder).iterdir()) == []
+
+
+# -- where a DICOM volume's series is ----------------------------------------------------------------------------------
+class DicomDatabase:
+    """The two ctkDICOMDatabase calls the panel makes (Slicer's database needs the Qt application)."""
+
+    def __init__(self, files: dict[str, str], series: str) -> None:
+        self.files, self.series, self.asked = files, series, []
+
+    def fileForInstance(self, uid: str) -> str:
+        return self.files.get(uid, "")
+
+    def instanceValue(self, uid: str, tag: str) -> str:
+        self.asked.append((uid, tag))
+        return self.series
+
+
+def test_a_volume_from_slicers_dicom_module_is_found_through_its_database(boxes, tmp_path):
+    from SegTruthLogic.gui import dicom_source_from_database
+
+    (tmp_path / "series").mkdir()
+    database = DicomDatabase({"1.2.3.1": str(tmp_path / "series" / "IM0001.dcm")}, "1.2.3")
+    assert dicom_source_from_database(boxes, database) is None  # not loaded from DICOM
+    boxes.SetAttribute("DICOM.instanceUIDs", "1.2.3.1 1.2.3.2")
+    assert dicom_source_from_database(boxes, database) == (tmp_path / "series", "1.2.3")
+    assert database.asked == [("1.2.3.1", "0020,000E")]  # SeriesInstanceUID of the first instance
+    assert dicom_source_from_database(boxes, None) is None  # an application without a DICOM database
+    boxes.SetAttribute("DICOM.instanceUIDs", "9.9.9")
+    assert dicom_source_from_database(boxes, database) is None  # the database no longer has the file
+    boxes.SetAttribute("SegTruth.SourceFile", str(tmp_path))  # SegTruth's own loader's record wins
+    boxes.SetAttribute("DICOM.SeriesInstanceUID", "4.5.6")
+    assert dicom_source_from_database(boxes, database) == (tmp_path, "4.5.6")

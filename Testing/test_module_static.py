@@ -15,11 +15,12 @@ import re
 import sys
 import sysconfig
 import xml.etree.ElementTree as ET
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from SegTruthLogic.gui import EDITOR_EFFECTS, parameter_types, widget_bindings
+from SegTruthLogic.gui import EDITOR_EFFECTS, VIEW_WIDGETS, PanelView, parameter_types, widget_bindings
 from SegTruthLogic.gui.parameters import parameter_ranges
 
 
@@ -244,6 +245,17 @@ def test_every_widget_the_module_uses_exists_with_its_class():
     for name in sorted(used):
         assert name in widgets, f"SegTruth.py uses self.ui.{name}, which SegTruth.ui lacks"
         assert widgets[name].get("class") == EXPECTED_CLASSES[name], f"{name} is a {widgets[name].get('class')}"
+
+
+def test_each_view_control_enables_widgets_the_ui_has():
+    controls = {f.name for f in fields(PanelView) if f.type == "Control"}
+    assert set(VIEW_WIDGETS) == controls - {"editor"}  # the editor is made read-only, not disabled
+    widgets = ui_widgets()
+    named = [name for names in VIEW_WIDGETS.values() for name in names]
+    assert len(named) == len(set(named)), "a widget is enabled by two controls"
+    for name in named:
+        assert name in widgets and widgets[name].get("class") == EXPECTED_CLASSES[name], name
+    assert "VIEW_WIDGETS" in {n.id for n in ast.walk(module_ast()) if isinstance(n, ast.Name)}
 
 
 def test_connected_signals_exist_on_their_widgets():

@@ -3,8 +3,14 @@
 Importing this package needs no Qt and no torch, so the panel can list models and ask before installing.
 """
 
-from .controller import Control, ModelChoice, PanelController, PanelView
-from .exporting import ExportPlan, ExportResult, adopt_source_file, dicom_source_from_attributes
+from .controller import VIEW_WIDGETS, Control, ModelChoice, PanelController, PanelView
+from .exporting import (
+    ExportPlan,
+    ExportResult,
+    adopt_source_file,
+    dicom_source_from_attributes,
+    dicom_source_from_database,
+)
 from .jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor
 from .options import EDITOR_EFFECTS, Device, ExportFormat
@@ -16,6 +22,7 @@ __all__ = [
     "COLUMNS",
     "EDITOR_EFFECTS",
     "TERMINOLOGY_HELP",
+    "VIEW_WIDGETS",
     "AutoSegmentRequest",
     "Control",
     "Device",
@@ -38,6 +45,7 @@ __all__ = [
     "adopt_source_file",
     "bound_widgets",
     "dicom_source_from_attributes",
+    "dicom_source_from_database",
     "forget_package",
     "parameter_node_class",
     "parameter_types",

@@ -68,6 +68,25 @@ class ModelChoice:
     description: str = ""
 
 
+# The module's widgets (SegTruth.ui names) that each of PanelView's controls enables; the Segment Editor's
+# ``editor`` control makes it read-only instead.
+VIEW_WIDGETS = {
+    "apply": ("applyButton",),
+    "inputs": ("inputVolumeSelector", "segmentationSelector", "modelComboBox", "deviceComboBox", "ttaCheckBox"),
+    "labels": (
+        "labelTableWidget",
+        "addLabelButton",
+        "removeLabelButton",
+        "loadLabelsButton",
+        "saveLabelsButton",
+        "labelsFromSegmentsButton",
+    ),
+    "labels_apply": ("applyLabelsButton",),
+    "export": ("exportButton",),
+    "nnunet": ("nnunetFolderButton", "datasetIdSpinBox", "datasetNameEdit"),
+}
+
+
 def _first_problem(checks: list[tuple[bool, str]]) -> Control:
     for ok, reason in checks:
         if not ok:

@@ -40,6 +40,23 @@ def dicom_source_from_attributes(volume) -> tuple[Path, str | None] | None:
     return None
 
 
+def dicom_source_from_database(volume, database) -> tuple[Path, str | None] | None:
+    """The series folder of a volume loaded by SegTruth, or by Slicer's DICOM module from ``database``.
+
+    ``database`` is Slicer's ``slicer.dicomDatabase`` (a ctkDICOMDatabase; None where the application has none).
+    """
+    found = dicom_source_from_attributes(volume)
+    if found is not None:
+        return found
+    uids = (volume.GetAttribute("DICOM.instanceUIDs") or "").split()
+    if not uids or database is None:
+        return None
+    path = database.fileForInstance(uids[0])
+    if not path:
+        return None
+    return Path(path).parent, database.instanceValue(uids[0], "0020,000E") or None
+
+
 def adopt_source_file(volume) -> bool:
     """Record the grid of the file a volume was loaded from by Slicer (Add Data), as SegTruth's loader does.
 
