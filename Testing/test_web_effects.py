@@ -21,6 +21,7 @@ pytest.importorskip(
 from slicer.util import arrayFromVolume
 
 from SegTruthLogic import Cancelled, SegTruthError
+from SegTruthLogic.editing import EditOptions
 from SegTruthLogic.geometry import Grid
 from SegTruthLogic.gui.jobs import Outcome
 from SegTruthLogic.labels import Label, LabelTable
@@ -71,10 +72,12 @@ def air_range(ws: Workspace) -> np.ndarray:
     return (values >= -1100) & (values <= -400)
 
 
-def paint_seeds(ws: Workspace, name: str, points, radius: float = 6.0) -> None:
-    """A brush stroke as the browser makes one: an undoable edit of the case's segmentation."""
+def paint_seeds(ws: Workspace, name: str, points, radius: float = 6.0, overlap: bool = False) -> None:
+    """A brush stroke as the browser makes one: an undoable edit of the case's segmentation (``overlap``:
+    with the editor's overwrite mode "allow overlap", so the segments under the stroke keep their voxels)."""
+    options = EditOptions(overwrite="none") if overlap else EditOptions()
     with ws.record():
-        paint(ws.session, ws.segmentation, ws.volume, name, points, radius, stroke=True)
+        paint(ws.session, ws.segmentation, ws.volume, name, points, radius, options=options, stroke=True)
 
 
 def counts(ws: Workspace) -> dict[str, int]:
@@ -138,31 +141,34 @@ def test_grow_from_seeds_is_incremental_and_equals_a_full_run(ws):
     air = ws.add_label("air")
     previewer.preview(ThresholdEffect(air, -1100, -400))
     previewer.apply()
-    paint_seeds(ws, "right lung", RIGHT_STROKE)
-    paint_seeds(ws, "left lung", LEFT_STROKE)
+    air_voxels = mask(ws, "air")
+    # Seeds inside the air as Slicer users paint them: overlapping it, so the air keeps the strokes' voxels.
+    paint_seeds(ws, "right lung", RIGHT_STROKE, overlap=True)
+    paint_seeds(ws, "left lung", LEFT_STROKE, overlap=True)
     grow = GrowEffect(inside=air, whole_image=True)
     previewer.preview(grow)
     assert grow.last_update == "full"
+    np.testing.assert_array_equal(grow.area, air_voxels)  # inside the air: exactly its voxels
     assert counts(ws)["right lung"] < 200  # only the strokes: the preview is not in the case yet
-    paint_seeds(ws, "left lung", [[-65, -15, -100]], 5.0)  # one more stroke while the preview is up
+    paint_seeds(ws, "left lung", [[-65, -15, -100]], 5.0, overlap=True)  # one more stroke while the preview is up
     assert previewer.stale
     previewer.preview(grow)
     assert grow.last_update == "incremental"
 
-    # What a single full run of SegTruth's grow-cut gives on the same seeds and region.
-    # (the region grown in is air plus the seeds as they were when the preview started)
+    # What a single full run of SegTruth's grow-cut gives on the same seeds and area.
     seeds, _ids = seeds_from_segments(ws.session, ws.segmentation, ws.volume, ["right lung", "left lung"])
     grid = Grid.from_node(ws.volume)
-    expected = grow_labels(arrayFromVolume(ws.volume), seeds, grid.spacing, grow._mask, margin=None)
+    expected = grow_labels(arrayFromVolume(ws.volume), seeds, grid.spacing, air_voxels, margin=None)
     previewer.apply()
-    np.testing.assert_array_equal(mask(ws, "right lung"), expected == 1)
-    np.testing.assert_array_equal(mask(ws, "left lung"), expected == 2)
+    # Inside the air the grown labels; the strokes' voxels outside it (seeds ignored there) stay as painted.
+    np.testing.assert_array_equal(mask(ws, "right lung"), np.where(air_voxels, expected == 1, seeds == 1))
+    np.testing.assert_array_equal(mask(ws, "left lung"), np.where(air_voxels, expected == 2, seeds == 2))
     assert counts(ws)["right lung"] > 30000 and counts(ws)["left lung"] > 30000
 
     ws.undo()  # back to the seeds
     assert counts(ws)["right lung"] < 200
     ws.redo()
-    np.testing.assert_array_equal(mask(ws, "left lung"), expected == 2)
+    np.testing.assert_array_equal(mask(ws, "left lung"), np.where(air_voxels, expected == 2, seeds == 2))
 
 
 def test_apply_refreshes_a_stale_preview(ws):

@@ -20,44 +20,16 @@ from ..errors import Cancelled, SegTruthError
 from ..labels import LabelTable
 from ..progress import CancelToken
 from .cases import WebCase
-from .effects import (
-    AutoSegmentEffect,
-    Effect,
-    FillBetweenEffect,
-    GrowEffect,
-    IslandsEffect,
-    Previewer,
-    ThresholdEffect,
-)
+from .effects import BY_KEY, EFFECTS, BoundState, Effect, EffectSpec, Previewer
+from .testids import testid
 from .workspace import Workspace, slug
 
 log = logging.getLogger(__name__)
 
-SEGTRUTH_TOOLS = ("threshold", "grow", "islands", "fill_between", "auto_segment")
+SEGTRUTH_TOOLS = tuple(spec.key for spec in EFFECTS)
 EDITOR_TOOLS = ("paint", "erase")
 LAYOUT_SLICES, LAYOUT_AXIAL, LAYOUT_3D = "slices", "axial", "slices3d"
 REFRESH_DELAY_S = 0.25  # segment list and grow preview follow paint strokes after this pause
-
-
-def testid(name: str) -> list[str]:
-    """A static ``data-testid`` attribute."""
-    return [f'data-testid="{name}"']
-
-
-def dynamic_testid(prefix: str, key_expression: str) -> list[str]:
-    """A ``data-testid`` built in the browser from a list item's key."""
-    return [f":data-testid=\"'{prefix}' + {key_expression}\""]
-
-
-def _number(value, name: str) -> float:
-    """A number typed in a text field (they arrive as text); a clear error for anything else."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SegTruthError(f"{name} must be a number, not {value!r}.") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise SegTruthError(f"{name} must be a finite number, not {value!r}.")
-    return number
 
 
 def _layouts():
@@ -128,6 +100,10 @@ class SegTruthWebApp:
         self._dirty = False
 
         self._init_state()
+        self.tool_states: dict[str, BoundState] = {
+            spec.key: BoundState(self.state, spec.prefix, spec.state_type, spec.initial(self) if spec.initial else None)
+            for spec in EFFECTS
+        }  # each tool's settings, typed (see its module in .effects)
         self._build_ui()
         editor = self.ws.editor
         editor.segmentation_modified.connect(self._on_segmentation_modified)
@@ -153,16 +129,6 @@ class SegTruthWebApp:
         s.st_segments = []  # {title, value} items for segment pickers
         s.st_new_name = ""
         s.st_tool = ""
-        s.st_thr_low, s.st_thr_high = -1000.0, 0.0
-        s.st_grow_inside = None
-        s.st_grow_whole = False
-        s.st_grow_auto = True
-        s.st_islands_mode = "keep_largest"
-        s.st_islands_min = 1000
-        s.st_fill_axis = "auto"
-        s.st_models = []
-        s.st_model = None
-        s.st_device = self.device
         s.st_busy = False
         s.st_progress = 0
         s.st_progress_text = ""
@@ -211,9 +177,10 @@ class SegTruthWebApp:
         if self.state.st_show3d:
             display.show_volume(self.ws.volume)
         display.reset_views()
-        low, high = self.ws.volume.GetImageData().GetScalarRange()
         self.state.st_case = case.case
-        self.state.st_thr_low, self.state.st_thr_high = float(low), float(high)
+        for spec in EFFECTS:
+            if spec.on_case is not None:
+                spec.on_case(self.tool_states[spec.key], self)
         start = self.ws.loaded_from
         self.state.st_case_info = f"from {start.name}" if start else "new annotation"
         self.state.st_saved = []
@@ -261,8 +228,15 @@ class SegTruthWebApp:
             for view in self.slicer_app.view_manager.get_views():
                 view.schedule_render()  # a last frame once edits pause: streamed views could miss the final one
             effect = self.previewer.effect
-            if isinstance(effect, GrowEffect) and self.state.st_grow_auto and self.previewer.stale:
+            if effect is not None and self._follows_edits(effect) and self.previewer.stale:
                 await self._run(effect)
+
+    def _follows_edits(self, effect: Effect) -> bool:
+        """Whether the effect's preview is recomputed after each stroke (its tool says so, from its settings)."""
+        spec = BY_KEY.get(effect.key)
+        return (
+            spec is not None and spec.follows_edits is not None and spec.follows_edits(self.tool_states[spec.key].get())
+        )
 
     def _on_active_segment_changed(self, segment_id: str) -> None:
         self.state.st_selected = segment_id
@@ -290,7 +264,7 @@ class SegTruthWebApp:
 
     # -- segments ----------------------------------------------------------------------------------------------
     def select_segment(self, segment_id: str) -> None:
-        self._guard(lambda: self.ws.select(segment_id))
+        self.guard(lambda: self.ws.select(segment_id))
 
     def add_segment(self) -> None:
         def add() -> None:
@@ -298,7 +272,7 @@ class SegTruthWebApp:
             self.state.st_new_name = ""
             self._refresh_rows()
 
-        self._guard(add)
+        self.guard(add)
 
     def delete_segment(self, segment_id: str) -> None:
         def delete() -> None:
@@ -308,7 +282,7 @@ class SegTruthWebApp:
             self._refresh_rows()
             self.say(f"Deleted segment {name!r}.")
 
-        self._guard(delete)
+        self.guard(delete)
 
     def undo(self) -> None:
         self.cancel_preview()
@@ -320,7 +294,8 @@ class SegTruthWebApp:
         self.ws.redo()
         self._refresh_rows()
 
-    def _guard(self, action) -> Any:
+    def guard(self, action) -> Any:
+        """Run ``action``; a SegTruthError becomes the status line."""
         try:
             return action()
         except SegTruthError as error:
@@ -342,72 +317,28 @@ class SegTruthWebApp:
             editor.set_active_effect_type(SegmentationEffectPaint if tool == "paint" else SegmentationEffectErase)
             self.say(f"{tool.title()}: drag in a slice view.")
             return
-        self.state.st_tool = tool if tool in SEGTRUTH_TOOLS else ""
+        spec = BY_KEY.get(tool)
+        self.state.st_tool = tool if spec is not None else ""
         editor.deactivate_effect()
-        if tool == "auto_segment" and not self.state.st_models:
-            self.state.st_models = self._model_choices()
-            if self.state.st_models and not self.state.st_model:
-                self.state.st_model = self.state.st_models[0]["value"]
         self.say("")
-
-    def _model_choices(self) -> list[dict[str, str]]:
-        """The catalog's models; reading it imports PyTorch, so only when the tool is opened."""
-        try:
-            from ..inference.catalog import describe_models
-
-            return [{"title": f"{row['name']} ({row['available']})", "value": row["name"]} for row in describe_models()]
-        except ImportError as error:
-            self.say(f"Auto-segment needs {error.name or 'PyTorch'}: pip install 'segtruth[inference]'.", True)
-        except SegTruthError as error:
-            self.say(str(error), True)
-        return []
-
-    def auto_threshold(self) -> None:
-        from ..tools.threshold import auto_threshold
-
-        def run() -> None:
-            self.ws.require_case()
-            low, high = auto_threshold(self.ws.volume, "otsu", "above")
-            self.state.st_thr_low, self.state.st_thr_high = round(low, 3), round(high, 3)
-
-        self._guard(run)
+        if spec is not None and spec.on_select is not None:
+            spec.on_select(self.tool_states[spec.key], self)
 
     def _effect_from_state(self) -> Effect:
         """The effect the panel describes; the same object while its settings stay (a grow preview stays incremental)."""
-        s, tool = self.state, self.state.st_tool
-        if tool == "threshold":
-            key: tuple = (
-                tool,
-                self.ws.selected_segment(),
-                _number(s.st_thr_low, "Low"),
-                _number(s.st_thr_high, "High"),
-            )
-        elif tool == "grow":
-            key = (tool, s.st_grow_inside or None, bool(s.st_grow_whole))
-        elif tool == "islands":
-            key = (tool, self.ws.selected_segment(), s.st_islands_mode, int(_number(s.st_islands_min, "Minimum size")))
-        elif tool == "fill_between":
-            key = (tool, None if s.st_fill_axis == "auto" else s.st_fill_axis)
-        elif tool == "auto_segment":
-            key = (tool, s.st_model or "", s.st_device)
-        else:
+        spec: EffectSpec | None = BY_KEY.get(self.state.st_tool)
+        if spec is None:
             raise SegTruthError("Choose one of SegTruth's tools first.")
+        settings = spec.settings(self.tool_states[spec.key].get(), self)
+        key = (spec.key, *settings)
         if self._effect is not None and key == self._effect_key:
             return self._effect
-        if tool == "threshold":
-            effect: Effect = ThresholdEffect(key[1], key[2], key[3])
-        elif tool == "grow":
-            effect = GrowEffect(inside=key[1], whole_image=key[2])
-        elif tool == "islands":
-            effect = IslandsEffect(key[1], key[2], key[3])
-        elif tool == "fill_between":
-            effect = FillBetweenEffect(axis=key[1])
-        else:
-            effect = AutoSegmentEffect(self._auto_runner(), key[1], key[2])
+        effect = spec.make(settings, self)
         self._effect, self._effect_key = effect, key
         return effect
 
-    def _auto_runner(self):
+    def auto_runner(self):
+        """The auto-segment job runner (made on first use: it loads the inference stack)."""
         if self._runner is None:
             from ..gui.jobs import InferenceThreadRunner
 
