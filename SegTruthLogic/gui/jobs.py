@@ -2,17 +2,17 @@
 
 The controller only knows ``JobRunner.start(request) -> JobHandle``; the handle is polled from the GUI's timer
 (``done``, ``progress()``), cancelled from any thread, and ``finish()`` is called once, on the main thread,
-to put the result into MRML (which is not thread-safe). A subprocess runner fits the same protocol.
+to put the result into MRML (which is not thread-safe). The jobs run on ``SegTruthLogic.jobs``; a runner of
+the process back end fits the same protocol.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import SegTruthError
+from .. import jobs
 from ..labels import LabelTable
 from ..progress import CancelToken
 
@@ -93,7 +93,7 @@ class InferenceThreadRunner:
         return InferenceHandle(job, self.session, request)
 
 
-class ThreadJob:
+class ThreadJob(jobs.ThreadJob):
     """Any ``work(progress, cancel) -> value`` in a daemon thread; ``apply(value, segmentation)`` on finish.
 
     ``work`` reports through ``progress(fraction, message)`` and checks ``cancel`` between steps.
@@ -106,41 +106,13 @@ class ThreadJob:
         name: str = "SegTruth job",
     ) -> None:
         self._apply = apply
-        self._token = CancelToken()
-        self._done = threading.Event()
-        self._fraction, self._message = 0.0, "starting"
-        self._value: Any = None
-        self._error: BaseException | None = None
+        super().__init__(work, name)
 
-        def run() -> None:
-            try:
-                self._value = work(self._progress, self._token)
-            except BaseException as error:  # handed to finish() on the main thread
-                self._error = error if isinstance(error, SegTruthError) else SegTruthError(f"{name} failed: {error}")
-            finally:
-                self._done.set()
-
-        threading.Thread(target=run, name=name, daemon=True).start()
-
-    def _progress(self, fraction: float, message: str) -> None:
-        self._fraction, self._message = fraction, message
-
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
-    def progress(self) -> tuple[float, str]:
-        return self._fraction, self._message
-
-    def cancel(self) -> None:
-        self._token.cancel()
-
-    def wait(self, timeout: float | None = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:  # type: ignore[override]
+        """True once the job is done (its outcome is taken by ``finish``)."""
         return self._done.wait(timeout)
 
     def finish(self, segmentation_node) -> Outcome:
-        if not self._done.is_set():
+        if not self.done:
             raise RuntimeError("finish() called before the job was done.")
-        if self._error is not None:
-            raise self._error
-        return self._apply(self._value, segmentation_node)
+        return self._apply(jobs.ThreadJob.wait(self, 0), segmentation_node)

@@ -2,64 +2,56 @@
 
 A thread shares the scene's process: the arrays are read on the main thread, the network runs in the thread,
 and ``apply`` puts the result into MRML on the main thread again (MRML is not thread-safe). A subprocess
-(``python -m SegTruthLogic.inference.worker``) reads and writes files; cancelling it ends the process, which
-frees all of its GPU memory at once, and its output appears atomically or not at all.
-Both give an ``InferenceJob`` to poll for progress (e.g. from a Qt timer) and to cancel.
+(``python -m SegTruthLogic.inference.worker``) reads and writes files; cancelling it ends the process and all it started,
+which frees all of their GPU memory at once, and its output appears atomically or not at all.
+Both run on ``SegTruthLogic.jobs`` and give an ``InferenceJob`` to poll for progress (e.g. from a Qt timer) and to cancel.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
-import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import Cancelled, SegTruthError
+from ..errors import SegTruthError
 from ..geometry import Grid, move_array
-from ..progress import CancelToken
+from ..jobs import Job, ProcessJob, ThreadJob
 
 
-@dataclass
 class InferenceJob:
-    """Progress, state and result of inference running elsewhere; every method is safe to call from the GUI."""
+    """Inference running elsewhere (a ``jobs.Job``) with its notices; all but ``apply`` are safe from any thread."""
 
-    fraction: float = 0.0
-    message: str = "starting"
-    notices: list[str] = field(default_factory=list)
-    _done: threading.Event = field(default_factory=threading.Event, repr=False)
-    _token: CancelToken = field(default_factory=CancelToken, repr=False)
-    _result: Any = None
-    _error: BaseException | None = None
-    _process: subprocess.Popen | None = field(default=None, repr=False)
-    _context: dict[str, Any] = field(default_factory=dict, repr=False)
+    def __init__(self, context: dict[str, Any] | None = None) -> None:
+        self.notices: list[str] = []
+        self._context: dict[str, Any] = context or {}
+        self._job: Job | None = None
 
-    def _progress(self, fraction: float, message: str) -> None:
-        self.fraction, self.message = fraction, message
+    @property
+    def fraction(self) -> float:
+        return self._job.progress()[0] if self._job is not None else 0.0
+
+    @property
+    def message(self) -> str:
+        return self._job.progress()[1] if self._job is not None else "starting"
 
     @property
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._job is not None and self._job.done
 
     @property
     def cancelled(self) -> bool:
-        return self._token.cancelled
+        return self._job is not None and self._job.cancelled
 
     def cancel(self) -> None:
-        """Ask the work to stop; a subprocess is ended (its partial output is discarded by its atomic write)."""
-        self._token.cancel()
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+        """Ask the work to stop; a subprocess and all it started are ended (its atomic write leaves nothing)."""
+        if self._job is not None:
+            self._job.cancel()
 
     def wait(self, timeout: float | None = None):
         """Block until finished; the result, or the job's SegTruthError (``Cancelled`` after a cancel)."""
-        if not self._done.wait(timeout):
+        if self._job is None:
             raise TimeoutError("The inference job is still running.")
-        if self._error is not None:
-            raise self._error
-        return self._result
+        return self._job.wait(timeout)
 
     def apply(self, segmentation_node=None, session=None):
         """Main thread only: put a thread job's labels into a segmentation node (created if None); returns it."""
@@ -88,25 +80,20 @@ def run_in_thread(volume_node, model, device: str = "auto", tta: bool = False, b
     from .catalog import load_model
     from .engine import predict
 
-    job = InferenceJob()
     nodes = list(volume_node) if isinstance(volume_node, (list, tuple)) else [volume_node]
     grid = source_grid(nodes[0])
     channels = [move_array(arrayFromVolume(n), Grid.from_node(n), grid) for n in nodes]
     names = [n.GetName() for n in nodes]
-    job._context = {"volume": nodes[0], "name": model.card.name if hasattr(model, "card") else str(model)}
+    job = InferenceJob({"volume": nodes[0], "name": model.card.name if hasattr(model, "card") else str(model)})
 
-    def work() -> None:
-        try:
-            loaded = load_model(model, progress=job._progress, cancel=job._token)
-            job._context["name"] = loaded.card.name
-            job._result = predict(loaded, channels, grid, device, tta, batch_size, job._progress, job._token, names)
-            job.notices.extend(job._result.notices)
-        except BaseException as error:  # handed to the main thread by wait()
-            job._error = error if isinstance(error, SegTruthError) else SegTruthError(f"Inference failed: {error}")
-        finally:
-            job._done.set()
+    def work(progress, cancel):
+        loaded = load_model(model, progress=progress, cancel=cancel)
+        job._context["name"] = loaded.card.name
+        result = predict(loaded, channels, grid, device, tta, batch_size, progress, cancel, names)
+        job.notices.extend(result.notices)
+        return result
 
-    threading.Thread(target=work, name="SegTruth inference", daemon=True).start()
+    job._job = ThreadJob(work, "inference")
     return job
 
 
@@ -126,39 +113,16 @@ def run_in_subprocess(
     command = [python or sys.executable, "-m", "SegTruthLogic.inference.worker", str(image), "--model", str(model)]
     command += ["-o", str(output), "--device", device] + (["--tta"] if tta else [])
     job = InferenceJob()
-    try:
-        job._process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1, env=env
-        )
-    except OSError as error:
-        raise SegTruthError(f"{command[0]}: could not start the inference process ({error}).") from None
 
-    def watch() -> None:
-        process = job._process
-        assert process is not None and process.stdout is not None and process.stderr is not None
-        error_lines: list[str] = []
-        reader = threading.Thread(target=lambda: error_lines.extend(process.stderr), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        for line in process.stdout:
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if event.get("event") == "progress":
-                job._progress(float(event["fraction"]), str(event["message"]))
-            elif event.get("event") == "notice":
-                job.notices.append(str(event["message"]))
-        code = process.wait()
-        reader.join(timeout=5)
-        if job._token.cancelled:
-            job._error = Cancelled("inference")
-        elif code != 0:
-            last = next((line.strip() for line in reversed(error_lines) if line.strip()), f"exit code {code}")
-            job._error = SegTruthError(last.removeprefix("segtruth: error: "))
-        else:
-            job._result = Path(output)
-            job._progress(1.0, "done")
-        job._done.set()
+    def on_event(event: dict) -> None:
+        if event.get("event") == "notice":
+            job.notices.append(str(event["message"]))
 
-    threading.Thread(target=watch, name="SegTruth inference process", daemon=True).start()
+    def failure(code: int, lines: list[str]) -> SegTruthError:
+        last = next((line.strip() for line in reversed(lines) if line.strip()), f"exit code {code}")
+        return SegTruthError(last.removeprefix("segtruth: error: "))
+
+    job._job = ProcessJob(
+        command, "inference", on_event=on_event, result=lambda: Path(output), failure=failure, env=env
+    )
     return job

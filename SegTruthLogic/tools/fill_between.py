@@ -10,17 +10,16 @@ Slicer's ``vtkITKMorphologicalContourInterpolator`` keeps ITK filters in thread-
 ITK's worker threads. On slicer-core those are TBB threads that are torn down after ITK's globals at
 interpreter exit, so a plain Python process that ran the filter segfaults when it exits. Headless, the
 filter therefore runs in a short-lived child process (same Python, same slicer-core) that leaves with
-``os._exit`` once the result is written; the caller's process stays clean and the work can be cancelled.
+``os._exit`` once the result is written (a ``jobs.ProcessJob``); the caller's process stays clean and the work
+can be cancelled.
 Inside the Slicer application the filter runs in-process, as the effect does.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Union
@@ -28,8 +27,9 @@ from typing import Union
 import numpy as np
 
 from ..editing import DEFAULT_OPTIONS, EditOptions, apply_mask
-from ..errors import Cancelled, SegTruthError
+from ..errors import SegTruthError
 from ..geometry import Grid
+from ..jobs import ProcessJob
 from ..progress import CancelToken, ProgressCallback, report
 from ..segments import find_segment, segment_ids, segment_mask
 from ..session import Session
@@ -123,7 +123,7 @@ def interpolate_labels(
     if in_process:
         return _run_filter(labels, spacing, axis)
     with tempfile.TemporaryDirectory(prefix="segtruth-fill-") as folder:
-        source, target, log = (Path(folder) / name for name in ("labels.npy", "filled.npy", "stderr.txt"))
+        source, target = Path(folder) / "labels.npy", Path(folder) / "filled.npy"
         np.save(source, labels)
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parents[2])
@@ -137,26 +137,14 @@ def interpolate_labels(
             str(axis),
             *(str(float(s)) for s in spacing),
         ]
-        with open(log, "wb") as errors:
-            try:
-                child = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors)
-            except OSError as error:
-                raise SegTruthError(f"Fill between slices could not start its worker process ({error}).") from None
-            try:
-                while child.poll() is None:
-                    if cancel is not None and cancel.cancelled:
-                        raise Cancelled("fill between slices")
-                    time.sleep(0.02)
-            finally:
-                if child.poll() is None:
-                    child.kill()
-                    child.wait()
-        if child.returncode != 0 or not target.exists():
-            lines = log.read_text(errors="replace").strip().splitlines()
-            raise SegTruthError(
-                f"Fill between slices failed in its worker process (exit code {child.returncode}): "
-                f"{lines[-1] if lines else 'no message'}"
-            )
+        job = ProcessJob(command, "fill between slices", cancel=cancel, env=env)
+        try:
+            job.wait()
+        except BaseException:
+            job.stop()  # an interrupt of this thread: the worker goes before its folder does
+            raise
+        if not target.exists():
+            raise SegTruthError("Fill between slices: its worker process exited without writing the result.")
         return np.load(target)
 
 
