@@ -74,14 +74,14 @@ class _Outcome:
         self._callback = progress
         self._token = cancel if cancel is not None else CancelToken()
         self._done = threading.Event()
-        self._fraction, self._message = 0.0, "starting"
+        self._latest = (0.0, "starting")  # one tuple, replaced whole: a poll never sees half an update
         self._value: Any = None
         self._error: BaseException | None = None
 
     def _report(self, fraction: float, message: str) -> None:
-        self._fraction, self._message = min(max(float(fraction), 0.0), 1.0), str(message)
+        self._latest = latest = (min(max(float(fraction), 0.0), 1.0), str(message))
         if self._callback is not None:
-            self._callback(self._fraction, self._message)
+            self._callback(*latest)
 
     def _settle(self, run: Callable[[], Any]) -> None:
         """Run ``run`` and keep its value or its error, classified as the module doc says; then mark done."""
@@ -108,7 +108,7 @@ class _Outcome:
         return self._token.cancelled
 
     def progress(self) -> tuple[float, str]:
-        return self._fraction, self._message
+        return self._latest
 
     def cancel(self) -> None:
         """Ask the work to stop; a job already done keeps its outcome."""
