@@ -49,7 +49,10 @@ def read_header(path: str | Path) -> NrrdHeader:
     if end < 0:
         end = len(head)  # a detached header (.nhdr) may end without a blank line
     header = NrrdHeader(data_offset=end + 2)
-    for line in head[:end].decode("latin-1").splitlines()[1:]:
+    # teem ends a header line at "\n" only: splitlines() would also split at "\v", "\f" or "\x1c" and read
+    # a header that Slicer's reader rejects by throwing (which aborts the process) as a valid one
+    for line in head[:end].decode("latin-1").split("\n")[1:]:
+        line = line[:-1] if line.endswith("\r") else line
         if not line or line.startswith("#"):
             continue
         if ":=" in line:

@@ -138,6 +138,10 @@ def read_seg_nrrd(session: Session, path: str | Path):
             f"{path}: holds no segment information, so it is not a Slicer segmentation "
             "(a plain labelmap should be named .nrrd)."
         )
+    try:  # ITK raises where Slicer's reader, on the same header or voxels, would abort the process
+        sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise SegTruthError(f"{path}: cannot be read as a Slicer segmentation (corrupt or truncated file).") from None
     before = set(_segmentation_nodes(session))
     with quiet_vtk():
         node = session.segmentations.LoadSegmentationFromFile(str(path), False)
