@@ -9,8 +9,10 @@ import numpy as np
 import SimpleITK as sitk
 import slicer
 import vtk
+from slicer.util import arrayFromVolume
 
 from .atomic import full_suffix
+from .dicom import read_dicom_series
 from .geometry import LPS_TO_RAS, Grid, matrix_to_numpy
 from .labels import color_hex
 from .segmentation_io import read_seg_nrrd
@@ -25,10 +27,9 @@ def describe(session: Session, path: str | Path) -> dict[str, Any]:
     """Geometry (size, spacing, origin, direction in LPS as files store it) and labels or segments."""
     path = Path(path)
     if path.is_dir():
-        from .dicom import load_dicom_series
-
-        node = load_dicom_series(session, path)
-        return {"file": str(path), "kind": "DICOM series", **_grid_fields(Grid.from_node(node)), "type": "DICOM"}
+        node = read_dicom_series(session, path)
+        info = {"file": str(path), "kind": "DICOM series", **_grid_fields(Grid.from_node(node)), "type": "DICOM"}
+        return {**info, **_value_fields(arrayFromVolume(node))}
     if full_suffix(path) == ".seg.nrrd":
         return _describe_segmentation(session, path)
     image = check_image_file(path)
@@ -40,12 +41,20 @@ def describe(session: Session, path: str | Path) -> dict[str, Any]:
         if len(present) <= MAX_LABELMAP_VALUES:
             info["kind"] = "labelmap"
             info["labels"] = [{"value": int(v), "voxels": int(c)} for v, c in zip(present, counts) if v != 0]
-    bad = non_finite_voxels(path, image)
+    # ITK reads NaN in NIfTI as 0: the file's own NaN and infinite voxels are counted
+    return {**info, **_value_fields(values, non_finite_voxels(path, image))}
+
+
+def _value_fields(values: np.ndarray, bad: int | None = None) -> dict[str, Any]:
+    """The range of the finite voxels and, when there are any, how many are NaN or infinite."""
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    info["range"] = [float(finite.min()), float(finite.max())] if finite.size and bad < values.size else None
+    bad = int(values.size - finite.size) if bad is None else bad
+    fields: dict[str, Any] = {
+        "range": [float(finite.min()), float(finite.max())] if finite.size and bad < values.size else None
+    }
     if bad:
-        info["nan_voxels"] = bad  # NaN or infinite (ITK reads NaN in NIfTI as 0: these are counted in the file)
-    return info
+        fields["nan_voxels"] = bad
+    return fields
 
 
 def _describe_segmentation(session: Session, path: Path) -> dict[str, Any]:
@@ -107,7 +116,7 @@ def format_info(info: dict[str, Any]) -> str:
     if info.get("range"):
         lines.append(f"  range      {info['range'][0]:g} .. {info['range'][1]:g}")
     if info.get("nan_voxels"):
-        lines.append(f"  NaN voxels {info['nan_voxels']}")
+        lines.append(f"  NaN/inf    {info['nan_voxels']} voxels (NaN or infinite)")
     if "labels" in info:
         lines.append(f"  labels     {len(info['labels'])}")
         lines.extend(f"    {entry['value']:>5}  {entry['voxels']} voxels" for entry in info["labels"])

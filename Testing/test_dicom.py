@@ -154,6 +154,25 @@ def test_mixed_orientations_are_refused(series, tmp_path, session):
         load_dicom_series(session, folder)
 
 
+@pytest.mark.parametrize("damage", ["empty", "truncated", "zeros"])
+@pytest.mark.parametrize("which", ["brain_010.dcm", "brain_020.dcm"])
+def test_a_damaged_slice_is_named_not_left_out(series, tmp_path, session, damage, which):
+    """GDCM leaves out a file it cannot read; the series would load a slice short (at the end: with no sign)."""
+    folder = rewrite(series, tmp_path / "damaged")
+    target = folder / f"orig_{which}"
+    data = target.read_bytes()
+    target.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "zeros": bytes(len(data))}[damage])
+    with pytest.raises(SegTruthError, match=rf"{which}: is not a readable DICOM image \(empty, truncated or damaged\)"):
+        load_dicom_series(session, folder)
+
+
+def test_a_missing_slice_is_refused(series, tmp_path, session):
+    folder = rewrite(series, tmp_path / "gap")
+    (folder / "orig_brain_010.dcm").unlink()
+    with pytest.raises(SegTruthError, match=r"unequal slice spacing \(6.9\d* to 14.\d* mm\), so a slice is missing"):
+        load_dicom_series(session, folder)
+
+
 def test_folder_without_dicom(tmp_path, session):
     (tmp_path / "notes.txt").write_text("not an image")
     with pytest.raises(SegTruthError, match="holds no DICOM image files"):
