@@ -10,14 +10,20 @@ import pytest
 
 pytest.importorskip("torch", reason="model inference needs PyTorch (pip install -c constraints.txt torch)")
 
+import json
 from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 from inference_helpers import reference_fixtures, run_cli
+from isolated import run_cli as run_isolated_cli
 
 from SegTruthLogic.geometry import Grid
+from SegTruthLogic.inference.weights import resolve
 from SegTruthLogic.metrics import dice
+
+RESOURCES = Path(__file__).resolve().parents[1] / "Resources" / "Models"
 
 
 def _installed(name: str) -> bool:
@@ -68,3 +74,44 @@ def test_deepbet_on_a_flipped_copy_lands_on_the_same_voxels(tmp_path, mni):
     a = sitk.GetArrayFromImage(sitk.ReadImage(str(straight)))
     b = sitk.GetArrayFromImage(sitk.ReadImage(str(mirrored)))
     assert np.array_equal(a, b[:, :, ::-1])
+
+
+def _damaged(data: bytes, how: str) -> bytes:
+    middle = len(data) // 2
+    return {
+        "truncated": data[:middle],
+        "one-byte-flipped": data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :],
+        "random": np.random.default_rng(0).bytes(len(data) // 100),
+        "empty": b"",
+    }[how]
+
+
+@pytest.mark.parametrize("how", ["truncated", "one-byte-flipped", "random", "empty"])
+@pytest.mark.parametrize("which", ["model.pt", "bbox_model.pt"])
+def test_damaged_deepbet_weights_are_named_unreadable(tmp_path, which, how):
+    """deepbet's own files, damaged: one sentence naming the file, never 'unsafe' or torch's weights_only advice.
+
+    A flipped byte inside the weights matters most: torch's archive reader skips the zip CRCs, so without
+    SegTruth's check the network would load and segment with one wrong weight.
+    """
+    source = resolve({"pip": "deepbet", "path": "data/models"}, "deepbet")
+    folder = tmp_path / "deepbet"
+    folder.mkdir()
+    card = json.loads((RESOURCES / "deepbet.card.json").read_text(encoding="utf-8"))
+    (folder / "deepbet.card.json").write_text(json.dumps(card), encoding="utf-8")
+    for name in ("model.pt", "bbox_model.pt"):
+        data = (source / name).read_bytes()
+        (folder / name).write_bytes(_damaged(data, how) if name == which else data)
+    image = sitk.GetImageFromArray(np.random.default_rng(1).uniform(0, 100, (20, 24, 22)).astype(np.float32))
+    sitk.WriteImage(image, str(tmp_path / "t1.nii.gz"))
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["segment", tmp_path / "t1.nii.gz", "--model", folder / "deepbet.card.json", "-o", out / "brain.nii.gz"]
+    outcome = run_isolated_cli([*argv, "--device", "cpu", "-q"], timeout=120)
+    assert outcome.returncode == 1 and outcome.one_error_line, outcome.describe()
+    (line,) = outcome.error_lines
+    assert line == (
+        f"segtruth: error: {folder / which}: is not a readable TorchScript model "
+        "(corrupt, truncated or another kind of file)."
+    )
+    assert list(out.iterdir()) == []

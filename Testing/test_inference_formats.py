@@ -176,7 +176,7 @@ def test_corrupt_checkpoint(tmp_path, kind):
     if kind == "torchscript":
         card = write_bright_model(tmp_path / "m")
         weights = tmp_path / "m" / "model.pt"
-        message = "cannot be read as a TorchScript model"
+        message = "is not a readable TorchScript model"
     else:
         card = monai_unet_card(tmp_path)
         weights = tmp_path / "weights.pth"

@@ -4,11 +4,14 @@
 way, as an unpickling failure that suggests ``weights_only=False``; random bytes would be called unsafe. The
 file's first bytes tell a real checkpoint (a zip archive, or a legacy pickle) from anything else, so a damaged
 or foreign file is named as such, and only a real checkpoint holding code or objects is refused for safety.
+Every model file SegTruth reads (state dicts, nnU-Net checkpoints, TorchScript) comes through here, and a zip
+archive is checked against its CRC-32s first, which torch's own reader skips.
 """
 
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,17 +31,9 @@ def load_weights(path: Path, what: str, safe_globals: Iterable[Any] = ()) -> Any
         raise SegTruthError(f"{path}: missing weights ({what} needs this file).")
     with open(path, "rb") as stream:
         head = stream.read(4)
-    unreadable = SegTruthError(
-        f"{path}: is not a readable PyTorch checkpoint (corrupt, truncated or another kind of file)."
-    )
+    unreadable = _unreadable(path, "PyTorch checkpoint")
     if head == _ZIP_MAGIC:
-        try:
-            with zipfile.ZipFile(path) as archive:
-                damaged = archive.testzip()
-        except (zipfile.BadZipFile, OSError, EOFError):
-            raise unreadable from None
-        if damaged is not None:
-            raise unreadable
+        _check_archive(path, unreadable)
     elif not head.startswith(_PICKLE_PROTOCOLS):
         raise unreadable
     try:
@@ -50,5 +45,38 @@ def load_weights(path: Path, what: str, safe_globals: Iterable[Any] = ()) -> Any
             raise unreadable from None
         detail = found.split("GLOBAL")[-1].split()[0] if found.split("GLOBAL")[-1].split() else "a global"
         raise SegTruthError(f"{path}: holds code or objects besides weights ({detail}), refused for safety.") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except Exception:  # whatever torch's unpickler trips over in damaged bytes, the file is not a checkpoint
         raise unreadable from None
+
+
+def load_scripted(path: Path, what: str) -> torch.jit.ScriptModule:
+    """A TorchScript archive on the CPU, its zip checked whole first; ``what`` names what needs it."""
+    if not path.is_file():
+        raise SegTruthError(f"{path}: missing weights ({what} needs this TorchScript file).")
+    unreadable = _unreadable(path, "TorchScript model")
+    with open(path, "rb") as stream:
+        if stream.read(4) != _ZIP_MAGIC:
+            raise unreadable
+    _check_archive(path, unreadable)
+    try:
+        with warnings.catch_warnings():  # torch 2.x marks TorchScript deprecated; the catalog's models are TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu")
+    except Exception:  # torch's archive reader raises RuntimeError, ValueError or worse on damaged data
+        raise unreadable from None
+
+
+def _unreadable(path: Path, kind: str) -> SegTruthError:
+    return SegTruthError(f"{path}: is not a readable {kind} (corrupt, truncated or another kind of file).")
+
+
+def _check_archive(path: Path, unreadable: SegTruthError) -> None:
+    """Every member of the zip archive matches its CRC-32: torch's own reader checks none, so a flipped byte
+    in the weights would load as a different network without a word."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except Exception:  # BadZipFile, zlib.error, EOFError, NotImplementedError...: a damaged archive all the same
+        raise unreadable from None
+    if damaged is not None:
+        raise unreadable

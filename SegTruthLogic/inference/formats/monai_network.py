@@ -52,7 +52,8 @@ def fit_weights(network: torch.nn.Module, state: dict[str, torch.Tensor], path: 
 
 def load_monai_network(card: ModelCard, location: Path) -> LoadedModel:
     path = location if location.is_file() else location / str(card.weights.get("file", "model.pt"))
+    state = load_state_dict(path, card.name)  # the file first: a damaged one is named before MONAI is imported
     network = build_monai_network(card.network, card.name)
-    fit_weights(network, load_state_dict(path, card.name), path)
+    fit_weights(network, state, path)
     network.eval()
     return LoadedModel(card=card, network=network)

@@ -6,29 +6,18 @@ from a source you trust (the catalog's entries name theirs).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import torch
 
-from ...errors import SegTruthError
 from ..card import ModelCard
+from ..checkpoint import load_scripted
 from ..model import LoadedModel
 
 
 def load_torchscript_file(path: Path, name: str) -> torch.jit.ScriptModule:
-    """Load a TorchScript archive on the CPU; a clear error when it is missing or not TorchScript."""
-    if not path.is_file():
-        raise SegTruthError(f"{path}: missing weights (model {name!r} needs this TorchScript file).")
-    try:
-        with warnings.catch_warnings():  # torch 2.x marks TorchScript deprecated; the catalog's models are TorchScript
-            warnings.simplefilter("ignore", DeprecationWarning)
-            module = torch.jit.load(str(path), map_location="cpu")
-    except (RuntimeError, ValueError, OSError) as error:
-        detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise SegTruthError(
-            f"{path}: cannot be read as a TorchScript model (corrupt or not TorchScript: {detail})."
-        ) from None
+    """Load a TorchScript archive on the CPU through the checked loader, ready for inference."""
+    module = load_scripted(path, f"model {name!r}")
     module.eval()
     return module
 
