@@ -7,6 +7,8 @@ no temporary file), and leaves no half-built segmentation in the scene.
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 import SimpleITK as sitk
 import slicer
 from conftest import write_volume
+from isolated import run_cli
 
 from SegTruthLogic import SegTruthError
 from SegTruthLogic.export import export
@@ -291,3 +294,80 @@ def test_gantry_tilted_grid_is_refused_for_nifti_but_exact_in_nrrd(tmp_path, ses
     written = sitk.ReadImage(str(export(session, segmentation, volume, out / "mask.nrrd")))
     assert np.allclose(written.GetDirection(), image.GetDirection(), atol=1e-6)
     assert np.array_equal(sitk.GetArrayFromImage(written) == 1, sitk.GetArrayFromImage(image) >= 500)
+
+
+# -- the one NaN rule -------------------------------------------------------------------------------------------------
+NAN_SENTENCE = "has 12 NaN or infinite voxels; SegTruth needs finite intensities"
+
+
+@pytest.fixture
+def nan_case(tmp_path: Path) -> dict[str, Path]:
+    """A float image with 9 NaN and 3 infinite voxels, a good labelmap and seeds on its grid, a manifest."""
+    folder = tmp_path / "nan"
+    folder.mkdir()
+    values = ARRAY.astype(np.float32)
+    values.reshape(-1)[[0, 5, 17, 40, 41, 42, 99, 150, 200]] = np.nan
+    values.reshape(-1)[[60, 61]] = np.inf
+    values.reshape(-1)[62] = -np.inf
+    labels = (ARRAY > 100).astype(np.uint8)
+    seeds = np.zeros(ARRAY.shape, np.uint8)
+    seeds[0, 0, 0], seeds[4, 5, 6] = 1, 2
+    paths = {}
+    for name, array in (("image", values), ("labels", labels), ("seeds", seeds)):
+        paths[name] = write_volume(folder / f"{name}.nrrd", array, spacing=(0.5, 0.6, 2.0))
+    paths["nifti"] = write_volume(folder / "image.nii.gz", values, spacing=(0.5, 0.6, 2.0))
+    for kind in ("image", "nifti"):
+        paths[f"manifest-{kind}"] = folder / f"cases-{kind}.csv"
+        paths[f"manifest-{kind}"].write_text(
+            f"case,image,segmentation\nc1,{paths[kind].name},labels.nrrd\n", encoding="utf-8"
+        )
+    return paths
+
+
+def _nan_commands(case: dict[str, Path], kind: str, out: Path, model: Path | None) -> dict[str, list]:
+    image, result = case[kind], out / "result.nii.gz"
+    dataset = ["dataset", "nnunet", case[f"manifest-{kind}"], "-o", out / "raw", "--name", "x", "--id", "7"]
+    commands = {
+        "threshold --range": ["threshold", image, "--range", "0", "100", "-o", result],
+        "threshold --method otsu": ["threshold", image, "--method", "otsu", "-o", result],
+        "grow": ["grow", image, "--seeds", case["seeds"], "-o", result],
+        "export": ["export", image, case["labels"], "-o", result],
+        "dataset nnunet": [*dataset, "--channel-names", "CT"],
+    }
+    if model is not None:
+        commands["segment"] = ["segment", image, "--model", model, "--device", "cpu", "-o", result]
+    return commands
+
+
+@pytest.mark.parametrize("image_kind", ["image", "nifti"])
+def test_every_command_refuses_an_image_with_nan_or_infinite_voxels(tmp_path, nan_case, out, image_kind):
+    """One rule, one sentence, for every command that computes on intensities (NIfTI too, where ITK reads NaN as 0)."""
+    model = None
+    if importlib.util.find_spec("torch") is not None:
+        from inference_helpers import write_bright_model
+
+        model = write_bright_model(tmp_path / "model")
+    image = nan_case[image_kind]
+    for name, argv in _nan_commands(nan_case, image_kind, out, model).items():
+        outcome = run_cli([*argv, "-q"], timeout=120)
+        assert outcome.returncode == 1 and outcome.one_error_line, f"{name}: {outcome.describe()}"
+        (line,) = outcome.error_lines
+        if name == "dataset nnunet":  # the case is named first, the file is the manifest's image
+            assert line.startswith("segtruth: error: Case 'c1'") and f"{image}: {NAN_SENTENCE}" in line, line
+        else:
+            assert line.startswith(f"segtruth: error: {image}: {NAN_SENTENCE}"), f"{name}: {line}"
+        assert list(out.iterdir()) == [], name
+
+
+@pytest.mark.parametrize("image_kind", ["image", "nifti"])
+def test_info_counts_nan_and_infinite_voxels_and_succeeds(nan_case, image_kind):
+    outcome = run_cli(["info", nan_case[image_kind], "--json"], timeout=120)
+    assert outcome.returncode == 0, outcome.describe()
+    info = json.loads(outcome.stdout)
+    assert info["nan_voxels"] == 12
+    finite = ARRAY.astype(np.float32).reshape(-1)
+    finite = np.delete(finite, [0, 5, 17, 40, 41, 42, 99, 150, 200, 60, 61, 62])
+    if image_kind == "image":
+        assert info["range"] == [float(finite.min()), float(finite.max())]
+    text = run_cli(["info", nan_case[image_kind]], timeout=120)
+    assert "NaN/inf    12 voxels (NaN or infinite)" in text.stdout
