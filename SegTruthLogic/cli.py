@@ -21,28 +21,13 @@ from typing import NoReturn
 from .atomic import Outputs, check_creatable, check_parent
 from .errors import Cancelled, SegTruthError
 from .export import check_output_path
+from .progress import progress_bar
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 DEBUG_VARIABLE = "SEGTRUTH_DEBUG"  # set to 1: unexpected errors end in their traceback instead of a log file
 
 log = logging.getLogger(__name__)
-
-
-def _progress_printer(quiet: bool) -> Callable[[float, str], None] | None:
-    if quiet:
-        return None
-    tty = sys.stderr.isatty()
-
-    def show(fraction: float, message: str) -> None:
-        line = f"[{fraction * 100:5.1f}%] {message}"
-        if tty:
-            sys.stderr.write("\r" + line.ljust(70) + ("\n" if fraction >= 1.0 else ""))
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-
-    return show
 
 
 @contextmanager
@@ -101,7 +86,7 @@ def cmd_grow(args: argparse.Namespace) -> int:
     with command_outputs(args, args.image, args.seeds, args.labels) as outputs:
         out = segmentation_output(outputs, args.output)
         case = _open(args, args.seeds)
-        grow_from_seeds(case.session, case.segmentation, case.volume, progress=_progress_printer(args.quiet))
+        grow_from_seeds(case.session, case.segmentation, case.volume, progress=progress_bar(args.quiet))
         case.save(out)
     return 0
 
@@ -183,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if staged is None:
             outputs.make_folder(outdir)
             staged = [outputs.file(outdir / name) for name in names]
-        recipe.run(case.session, case.segmentation, case.volume, progress=_progress_printer(args.quiet))
+        recipe.run(case.session, case.segmentation, case.volume, progress=progress_bar(args.quiet))
         for path in staged:
             case.save(path)
     return 0
@@ -192,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.outdir), progress=_progress_printer(args.quiet))
+    run_demo(Path(args.outdir), progress=progress_bar(args.quiet))
     return 0
 
 

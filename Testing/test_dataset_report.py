@@ -16,9 +16,9 @@ from dataset_support import run
 
 from SegTruthLogic import Session
 from SegTruthLogic.atomic import FOLDER_MARK
-from SegTruthLogic.dataset.commands import ProgressBar
 from SegTruthLogic.dataset.qc import read_png
 from SegTruthLogic.dataset.report import dataset_report
+from SegTruthLogic.progress import ProgressBar
 
 
 @pytest.fixture(scope="module")

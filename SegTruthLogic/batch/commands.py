@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import Cancelled, SegTruthError
+from ..progress import CancelToken, progress_bar
 
 Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 EXIT_ERROR = 1
@@ -74,14 +75,9 @@ def _signals_stop(cancel) -> Iterator[None]:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from ..progress import CancelToken
     from .run import run_batch
 
-    progress = None
-    if not args.quiet:
-        from ..dataset.commands import ProgressBar
-
-        progress = ProgressBar()
+    progress = progress_bar(args.quiet)
     cancel = CancelToken()
     try:
         with _signals_stop(cancel):

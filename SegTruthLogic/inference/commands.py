@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from ..atomic import Outputs
 from ..errors import SegTruthError
+from ..progress import progress_bar
 
 Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 
@@ -40,11 +41,7 @@ def _printer(quiet: bool, as_json: bool) -> Callable[[float, str], None] | None:
             print(json.dumps({"event": "progress", "fraction": round(fraction, 4), "message": message}), flush=True)
 
         return emit
-    if quiet:
-        return None
-    from ..cli import _progress_printer
-
-    return _progress_printer(False)
+    return progress_bar(quiet)
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
