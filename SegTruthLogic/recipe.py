@@ -49,7 +49,7 @@ TOOLS: dict[str, str] = {
     "margin": "SegTruthLogic.tools.margin:margin",
     "logical": "SegTruthLogic.tools.logical:logical_operation",
     "remove_segment": "SegTruthLogic.segments:remove_segment",
-    "segment": "SegTruthLogic.batch.model_step:segment",
+    "segment": "SegTruthLogic.inference.recipe_step:segment",
 }
 _INJECTED = {"session", "segmentation_node", "volume", "table", "progress", "cancel"}
 

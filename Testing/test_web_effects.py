@@ -23,7 +23,7 @@ from slicer.util import arrayFromVolume
 from SegTruthLogic import Cancelled, SegTruthError
 from SegTruthLogic.editing import EditOptions
 from SegTruthLogic.geometry import Grid
-from SegTruthLogic.gui.jobs import Outcome
+from SegTruthLogic.inference.jobs import Outcome
 from SegTruthLogic.labels import Label, LabelTable
 from SegTruthLogic.segments import (
     find_segment,

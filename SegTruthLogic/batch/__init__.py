@@ -3,14 +3,14 @@
     segtruth batch recipe.yaml manifest.csv -o out --workers 2
     segtruth batch recipe.yaml 'scans/*.nii.gz' -o out --engine ray --address auto
 
-Kept free of heavy imports: the recipe step ``segment`` (model_step) is looked up through this package.
+Kept free of heavy imports: ``segtruth --help`` reads this package.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BatchCase", "BatchReport", "batch_cases", "run_batch"]
+__all__ = ["BatchReport", "batch_cases", "run_batch"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,7 +18,7 @@ def __getattr__(name: str) -> Any:
         from . import run
 
         return getattr(run, name)
-    if name in ("BatchCase", "batch_cases"):
+    if name == "batch_cases":
         from . import cases
 
         return getattr(cases, name)

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from ..dataset.manifest import CaseEntry
 from ..errors import SegTruthError
 from ..progress import CancelToken
-from .cases import BatchCase
 from .state import FAILED, CaseState, now, read_state, write_case_folder, write_failed_case
 from .work import BatchJob, limit_threads
 
@@ -111,7 +111,7 @@ def worker_main(
 
     worker.on_activity = lambda case, text: send(("activity", (case, text)))
     send(("ready", worker.name))
-    inbox: deque[BatchCase] = deque()
+    inbox: deque[CaseEntry] = deque()
     stopping = False
     try:
         while True:
@@ -148,7 +148,7 @@ def worker_main(
 class _Slot:
     process: multiprocessing.process.BaseProcess
     conn: Connection
-    held: deque[BatchCase] = field(default_factory=deque)
+    held: deque[CaseEntry] = field(default_factory=deque)
     busy: dict[str, str] = field(default_factory=dict)  # case -> what the worker is doing with it now
     ready: bool = False
     closed: bool = False
@@ -167,7 +167,7 @@ def death(exitcode: int | None) -> str:
     return f"exited with code {exitcode}"
 
 
-def record_crash(outdir: Path, job: BatchJob, entry: BatchCase, why: str) -> CaseState:
+def record_crash(outdir: Path, job: BatchJob, entry: CaseEntry, why: str) -> CaseState:
     """A case whose worker died: recorded as failed (with a log) so the batch report and a re-run see it.
 
     A worker that died just after publishing the case's folder finished it: that record stands.
@@ -191,7 +191,7 @@ def record_crash(outdir: Path, job: BatchJob, entry: BatchCase, why: str) -> Cas
 def run_local(
     job: BatchJob,
     outdir: Path,
-    cases: list[BatchCase],
+    cases: list[CaseEntry],
     on_state: Callable[[CaseState], None],
     workers: int,
     threads: int,
@@ -201,7 +201,7 @@ def run_local(
     """Run ``cases`` on ``workers`` processes; ``on_state`` gets each case's record as it finishes."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no VTK or CUDA state copied by fork
     plan = gpu_plan(workers, gpus or [])
-    queue: deque[BatchCase] = deque(cases)
+    queue: deque[CaseEntry] = deque(cases)
     slots: list[_Slot] = []
     suspects: set[str] = set()  # cases a dead worker was busy with beside another: each runs alone next time
     remaining = len(cases)

@@ -16,11 +16,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..dataset.manifest import CaseEntry
 from ..errors import SegTruthError
+from ..inference.recipe_step import recipe_models
 from ..progress import CancelToken
-from .cases import BatchCase
 from .local import record_crash
-from .model_step import recipe_models
 from .state import STATE_FILE, CaseState, write_case_folder
 from .work import BatchJob, limit_threads
 
@@ -46,7 +46,7 @@ def _process_worker(job: BatchJob, threads: int, memory_fraction: float | None):
 
 
 def ray_case(
-    job: BatchJob, entry: BatchCase, threads: int, memory_fraction: float | None
+    job: BatchJob, entry: CaseEntry, threads: int, memory_fraction: float | None
 ) -> tuple[CaseState, dict[str, bytes]]:
     """One case in a scratch folder; its record and files (outputs and log) come back to the driver."""
     worker = _process_worker(job, threads, memory_fraction)
@@ -94,7 +94,7 @@ def connect(address: str | None, cpus: int):
 def run_ray(
     job: BatchJob,
     outdir: Path,
-    cases: list[BatchCase],
+    cases: list[CaseEntry],
     on_state: Callable[[CaseState], None],
     address: str | None = None,
     workers: int = 1,

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..dataset.manifest import CaseEntry
 from ..errors import SegTruthError
 from ..export import check_output_path
 from ..progress import CancelToken, ProgressCallback, report
-from .cases import BatchCase, batch_cases
+from .cases import batch_cases
 from .state import (
     DONE,
     FAILED,
@@ -68,7 +69,7 @@ class BatchReport:
 
 def run_batch(
     recipe,
-    cases: str | Path | list[BatchCase],
+    cases: str | Path | list[CaseEntry],
     outdir: str | Path,
     *,
     outputs: list[str] | None = None,
@@ -152,8 +153,8 @@ def run_batch(
 
 
 def _plan(
-    outdir: Path, entries: list[BatchCase], key: str, retry_failed: bool, redo: bool, result: BatchReport
-) -> list[BatchCase]:
+    outdir: Path, entries: list[CaseEntry], key: str, retry_failed: bool, redo: bool, result: BatchReport
+) -> list[CaseEntry]:
     """The cases to run now; the others are noted as skipped (done before, or failed before)."""
     todo = []
     for entry in entries:
@@ -180,7 +181,7 @@ def _absolute_models(recipe):
     return replace(recipe, steps=steps)
 
 
-def _record_problem(outdir: Path, job: BatchJob, entry: BatchCase) -> CaseState:
+def _record_problem(outdir: Path, job: BatchJob, entry: CaseEntry) -> CaseState:
     """A case that cannot start (a missing file): its record says why, without loading anything."""
     state = CaseState(
         entry.case, FAILED, error=entry.problem or "", recipe=job.fingerprint, engine=job.engine, finished=now()
@@ -191,7 +192,7 @@ def _record_problem(outdir: Path, job: BatchJob, entry: BatchCase) -> CaseState:
 def _dispatch(
     job: BatchJob,
     outdir: Path,
-    cases: list[BatchCase],
+    cases: list[CaseEntry],
     on_state: Callable[[CaseState], None],
     engine: str,
     workers: int,
@@ -209,8 +210,8 @@ def _dispatch(
     elif workers == 0:
         _run_here(job, outdir, cases, on_state, cancel)
     else:
+        from ..inference.recipe_step import recipe_models
         from .local import run_local, visible_gpus
-        from .model_step import recipe_models
 
         needs_gpu = bool(recipe_models(job.recipe)) and job.device not in ("cpu", "mps")
         gpus = visible_gpus() if needs_gpu else []
@@ -219,7 +220,7 @@ def _dispatch(
 
 
 def _run_here(
-    job: BatchJob, outdir: Path, cases: list[BatchCase], on_state: Callable[[CaseState], None], cancel
+    job: BatchJob, outdir: Path, cases: list[CaseEntry], on_state: Callable[[CaseState], None], cancel
 ) -> None:
     """Every case in this process (inside Slicer: on the application's scene)."""
     from .work import Worker

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..dataset.manifest import CaseEntry
 from ..errors import Cancelled, SegTruthError
 from ..progress import CancelToken
 from ..recipe import TOOLS
-from .cases import BatchCase
 from .state import DONE, FAILED, LOG_FILE, CaseState, now
 
 THREAD_VARIABLES = (
@@ -89,7 +89,7 @@ class _Loaded:
 
 @dataclass
 class Worker:
-    """A process's reusable state: its scene(s), loaded models (see model_step), and the case being prefetched.
+    """A process's reusable state: its scene(s), loaded models (see inference.recipe_step), and the case being prefetched.
 
     ``on_activity(case, text)`` hears what the worker is doing with a case ("reading FILES", "running the recipe
     (step 2/3: margin)", ``None`` when a prefetch read ends), from either thread: a local worker forwards it to
@@ -101,11 +101,11 @@ class Worker:
     sessions: list = field(default_factory=list)
     on_activity: Callable[[str, str | None], None] | None = None
     _turn: int = 0
-    _next: tuple[BatchCase, threading.Thread, _Loaded] | None = None
+    _next: tuple[CaseEntry, threading.Thread, _Loaded] | None = None
 
     def __post_init__(self) -> None:
+        from ..inference.recipe_step import override_device
         from ..session import Session
-        from .model_step import override_device
 
         TOOLS.update(dict(self.job.tools))
         override_device(self.job.device)
@@ -133,7 +133,7 @@ class Worker:
 
     def warm_up(self) -> None:
         """Load the recipe's models now: a model that cannot load stops the batch instead of failing every case."""
-        from .model_step import loaded_model, recipe_models
+        from ..inference.recipe_step import loaded_model, recipe_models
 
         for model in recipe_models(self.job.recipe):
             loaded_model(model)
@@ -143,10 +143,10 @@ class Worker:
             self.on_activity(case, text)
 
     # -- loading --------------------------------------------------------------------------------------------
-    def _load(self, entry: BatchCase, session) -> _Loaded:
+    def _load(self, entry: CaseEntry, session) -> _Loaded:
         from ..case import Case
+        from ..inference.recipe_step import CHANNEL_REFERENCE
         from ..volumes import load_volume
-        from .model_step import CHANNEL_REFERENCE
 
         start = time.perf_counter()
         result = _Loaded()
@@ -167,7 +167,7 @@ class Worker:
         result.seconds = time.perf_counter() - start
         return result
 
-    def _take(self, entry: BatchCase) -> _Loaded:
+    def _take(self, entry: CaseEntry) -> _Loaded:
         """The case loaded: by the prefetch thread if it was started for this case, else now."""
         if self._next is not None:
             expected, thread, loaded = self._next
@@ -180,7 +180,7 @@ class Worker:
         self._turn = (self._turn + 1) % len(self.sessions)
         return self._load(entry, self.sessions[self._turn])
 
-    def _start_prefetch(self, entry: BatchCase | None) -> None:
+    def _start_prefetch(self, entry: CaseEntry | None) -> None:
         if entry is None or not self.prefetch:
             return
         self._turn = (self._turn + 1) % len(self.sessions)
@@ -198,9 +198,9 @@ class Worker:
     # -- one case ---------------------------------------------------------------------------------------------
     def run(
         self,
-        entry: BatchCase,
+        entry: CaseEntry,
         folder: Path,
-        upcoming: BatchCase | None = None,
+        upcoming: CaseEntry | None = None,
         cancel: CancelToken | None = None,
     ) -> CaseState:
         """Run the recipe on ``entry`` and write its outputs and log into ``folder``; start loading ``upcoming``.
@@ -256,7 +256,7 @@ class Worker:
         if state.status != DONE:
             for path in folder.iterdir():  # a failed case keeps its record and log, never partial outputs
                 path.unlink()
-        from .model_step import models_loaded
+        from ..inference.recipe_step import models_loaded
 
         state.seconds = round(time.perf_counter() - start, 3)
         state.models_loaded = models_loaded()
@@ -271,7 +271,7 @@ def _nodes(scene) -> list:
     return [collection.GetItemAsObject(index) for index in range(collection.GetNumberOfItems())]
 
 
-def _one_line(message: str, entry: BatchCase) -> str:
+def _one_line(message: str, entry: CaseEntry) -> str:
     """One sentence naming the case: the message as is when it names the case already."""
     text = " ".join(message.split())
     return text if text.startswith(f"Case {entry.case!r}") else f"{entry.describe()}: {text}"

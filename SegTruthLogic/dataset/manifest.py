@@ -30,12 +30,16 @@ _CHANNEL = re.compile(r"image_(\d{4})")
 
 @dataclass(frozen=True)
 class CaseEntry:
-    """One case: its id, one image per channel, and its segmentation (None for an unlabelled case)."""
+    """One case: its id, one image per channel, and its segmentation (None for an unlabelled case).
+
+    The one case record of datasets, batches and the web editor; ``where`` says where it was listed.
+    """
 
     case: str
     images: tuple[Path, ...]
-    segmentation: Path | None
+    segmentation: Path | None = None
     where: str = ""
+    problem: str | None = None  # why it cannot be read (a missing file), where a listing records it instead of raising
 
     @property
     def labelled(self) -> bool:
@@ -55,6 +59,64 @@ def read_cases(path: str | Path) -> list[CaseEntry]:
                 return read_manifest(path / name)
         return cases_in_folder(path)
     return read_manifest(path)
+
+
+def list_manifest(path: str | Path) -> list[CaseEntry]:
+    """A manifest's cases, with a missing image or segmentation recorded as the case's ``problem`` instead of raising.
+
+    A batch runs every other case and the web editor serves them, so one missing file stops neither; everything
+    else wrong with the manifest (columns, case ids) is still an error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SegTruthError(f"{path}: manifest not found.")
+    try:
+        entries = read_manifest(path)
+        return entries
+    except SegTruthError:
+        pass  # some row is unusable: read row by row below so that only the rows with missing files fail
+    text = read_text(path, "manifest")
+    rows = _csv_rows(text, path) if path.suffix.lower() == ".csv" else _json_rows(text, path)
+    if not rows:
+        raise SegTruthError(f"{path}: lists no cases.")
+    cases: list[CaseEntry] = []
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        case = row.get("case", "")
+        if not CASE_ID.fullmatch(case or "-"):
+            _entries([(where, row)], path.parent)  # raises the manifest's own message for a bad case id
+        if case in seen:
+            raise SegTruthError(f"{where}: case id {case!r} is used twice (also at {seen[case]}).")
+        seen[case] = where
+        columns = ["image"] if "image" in row else channel_columns(list(row))
+        if not all(row.get(column) for column in columns):
+            _entries([(where, row)], path.parent)  # raises the manifest's own message for a missing image
+        missing = _missing(row, path.parent)
+        if missing:
+            column, file = missing
+            images = tuple(_resolve(row[column], path.parent) for column in columns)
+            segmentation = _resolve(row["segmentation"], path.parent) if row.get("segmentation") else None
+            problem = f"Case {case!r} ({where}): {column} {file} not found."
+            cases.append(CaseEntry(case, images, segmentation, where, problem))
+            continue
+        cases.extend(_entries([(where, row)], path.parent))  # the manifest's checks for everything else
+    return cases
+
+
+def _resolve(text: str, folder: Path) -> Path:
+    """A manifest's path as the manifest resolves it: relative to the manifest's folder."""
+    file = Path(text).expanduser()
+    return file if file.is_absolute() else folder / file
+
+
+def _missing(row: dict[str, str], folder: Path) -> tuple[str, Path] | None:
+    """The first column whose file does not exist."""
+    columns = ["image"] if "image" in row else channel_columns(list(row))
+    for column in [*columns, "segmentation"]:
+        text = row.get(column) or ""
+        if text and not _resolve(text, folder).exists():
+            return column, _resolve(text, folder)
+    return None
 
 
 def read_manifest(path: str | Path) -> list[CaseEntry]:

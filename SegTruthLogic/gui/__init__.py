@@ -3,6 +3,7 @@
 Importing this package needs no Qt and no torch, so the panel can list models and ask before installing.
 """
 
+from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
 from .controller import VIEW_WIDGETS, Control, ModelChoice, PanelController, PanelView
 from .exporting import (
     ExportPlan,
@@ -11,7 +12,6 @@ from .exporting import (
     dicom_source_from_attributes,
     dicom_source_from_database,
 )
-from .jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor
 from .options import EDITOR_EFFECTS, Device, ExportFormat
 from .parameters import PanelParameters, bound_widgets, parameter_node_class, parameter_types, widget_bindings

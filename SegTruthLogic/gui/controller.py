@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import slicer_deps
 from ..errors import Cancelled, SegTruthError
+from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner
 from ..labels import LabelTable
 from ..segments import segment_ids
 from ..session import RESOURCES, Session
@@ -26,7 +27,6 @@ from .exporting import (
     run_export,
     table_for,
 )
-from .jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner
 from .label_rows import LabelTableEditor
 from .state import RunState, RunStateMachine
 

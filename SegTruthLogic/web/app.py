@@ -17,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ..errors import Cancelled, SegTruthError
+from ..jobs import ThreadJob
 from ..labels import LabelTable
 from ..progress import CancelToken
 from .cases import WebCase
@@ -95,7 +96,6 @@ class SegTruthWebApp:
         self._effect: Effect | None = None
         self._effect_key: tuple | None = None
         self._token: CancelToken | None = None
-        self._progress: tuple[float, str] = (0.0, "")
         self._refresh_task: asyncio.Task | None = None
         self._dirty = False
 
@@ -340,7 +340,7 @@ class SegTruthWebApp:
     def auto_runner(self):
         """The auto-segment job runner (made on first use: it loads the inference stack)."""
         if self._runner is None:
-            from ..gui.jobs import InferenceThreadRunner
+            from ..inference.jobs import InferenceThreadRunner
 
             self._runner = InferenceThreadRunner(self.ws.session)
         return self._runner
@@ -364,16 +364,13 @@ class SegTruthWebApp:
             work = self.previewer.prepare(effect)
             if work is not None:
                 token = self._token = CancelToken()
-                self._progress = (0.0, effect.title)
-                future = asyncio.get_running_loop().run_in_executor(
-                    None, work, lambda f, m: setattr(self, "_progress", (f, m)), token
-                )
-                while not future.done():
+                job = ThreadJob(work, effect.title, cancel=token)
+                while not job.done:
                     await asyncio.sleep(0.2)
                     with self.state:
-                        fraction, message = self._progress
+                        fraction, message = job.progress()
                         self.state.st_progress, self.state.st_progress_text = round(100 * fraction), message
-                await future
+                job.wait(0)  # its value; or Cancelled, a SegTruthError, or a bug already logged and chained
             self.previewer.show()
             message, error = effect.summary(), False
         except Cancelled as cancelled:
@@ -382,7 +379,7 @@ class SegTruthWebApp:
         except SegTruthError as problem:
             self.previewer.cancel()
             message, error = str(problem), True
-        except Exception as problem:  # an unexpected failure must not take the server down
+        except Exception as problem:  # a bug in showing the preview must not take the server down
             log.exception("effect failed")
             self.previewer.cancel()
             message, error = f"{effect.title} failed: {problem}", True

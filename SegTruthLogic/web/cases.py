@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..atomic import full_suffix
-from ..batch.cases import manifest_cases
-from ..dataset.manifest import CASE_ID, MANIFEST_NAMES
+from ..dataset.manifest import CASE_ID, MANIFEST_NAMES, list_manifest
 from ..errors import SegTruthError
 from ..sample_data import ct_chest_paths
 from ..session import RESOURCES
@@ -117,7 +116,7 @@ def read_web_cases(source: str | Path) -> list[WebCase]:
 
 def _from_manifest(path: Path) -> list[WebCase]:
     cases = []
-    for entry in manifest_cases(path):
+    for entry in list_manifest(path):
         # The web editor shows one image per case: the first channel of a multi-channel case.
         case = make_case(entry.case, entry.images[0], entry.segmentation, entry.where)
         cases.append(replace(case, problem=entry.problem) if entry.problem else case)

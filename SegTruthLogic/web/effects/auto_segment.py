@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...errors import Cancelled, SegTruthError
-from ...gui.jobs import AutoSegmentRequest
+from ...inference.jobs import AutoSegmentRequest
 from ...progress import CancelToken, ProgressCallback, report
 from ...segments import LABEL_VALUE_TAG, segment_ids
 from ..testids import testid
@@ -27,7 +27,7 @@ class AutoSegmentState:
 
 @dataclass
 class AutoSegmentEffect(Effect):
-    """A catalog model (or a model folder) on the case's image, through a ``gui.jobs.JobRunner``.
+    """A catalog model (or a model folder) on the case's image, through an ``inference.jobs.JobRunner``.
 
     The runner's job carries progress and cancel; its result stays with the effect, so a refreshed preview
     or Apply never runs the model twice. Segments the model adds take the model's label values unless the

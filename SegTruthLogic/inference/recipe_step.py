@@ -40,7 +40,7 @@ def loaded_model(model: str):
     """The model, loaded the first time this process asks for it."""
     key = model_key(model)
     if key not in _MODELS:
-        from ..inference import load_model
+        from . import load_model
 
         _MODELS[key] = load_model(model)
     return _MODELS[key]
@@ -67,7 +67,7 @@ def segment(
     cancel: CancelToken | None = None,
 ) -> None:
     """Segment ``volume`` (and its extra channels, if the case has several) with ``model`` into the segmentation."""
-    from ..inference import segment as run_model
+    from . import segment as run_model
 
     if not model:
         raise SegTruthError("The segment step needs a model: a catalog name, a model folder or a *.card.json.")

@@ -1,4 +1,4 @@
-"""Long work behind the panel: a job-runner protocol, SegTruth's inference in a worker thread, a generic thread job.
+"""Auto-segmentation as long work for the front ends (the Slicer panel, the web app): a job-runner protocol, SegTruth's inference in a worker thread, a generic thread job.
 
 The controller only knows ``JobRunner.start(request) -> JobHandle``; the handle is polled from the GUI's timer
 (``done``, ``progress()``), cancelled from any thread, and ``finish()`` is called once, on the main thread,
