@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .export import check_output_path, export
+from .export import export
+from .formats import check_output_path
 from .labels import LabelTable
 from .segments import apply_table, new_segmentation, table_from_segmentation
 from .session import Session

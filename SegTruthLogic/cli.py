@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from .atomic import Outputs, check_creatable, check_parent
 from .errors import Cancelled, SegTruthError
-from .export import check_output_path
+from .formats import check_output_path
 from .progress import progress_bar
 
 EXIT_ERROR = 1

@@ -18,6 +18,7 @@ import slicer
 
 from .atomic import Outputs, atomic_path, atomic_write, check_parent, full_suffix
 from .errors import SegTruthError
+from .formats import LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, check_output_path
 from .geometry import Grid, move_array
 from .labels import LabelTable
 from .segments import (
@@ -32,20 +33,6 @@ from .segments import (
 )
 from .session import Session, quiet_vtk
 from .volumes import source_grid
-
-LABELMAP_SUFFIXES = (".nii.gz", ".nii", ".nrrd")
-SEGMENTATION_SUFFIX = ".seg.nrrd"
-OUTPUT_SUFFIXES = (*LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX)
-
-
-def check_output_path(path: str | Path) -> str:
-    """The output's format by its extension; a clear error for any other."""
-    suffix = full_suffix(path)
-    if suffix not in OUTPUT_SUFFIXES:
-        raise SegTruthError(
-            f"{path}: unknown output extension {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_SUFFIXES)}."
-        )
-    return suffix
 
 
 def write_array(array: np.ndarray, grid: Grid, path: str | Path, overwrite: bool = True) -> Path:

@@ -176,3 +176,18 @@ def move_array(array: np.ndarray, source: Grid, target: Grid) -> np.ndarray:
     moved = np.transpose(array, order)
     slices = tuple(slice(None, None, -1) if f else slice(None) for f in flips)
     return np.ascontiguousarray(moved[slices])
+
+
+def grid_difference(a: Grid, b: Grid) -> str:
+    """Which of size, spacing, axis directions and origin tell two grids apart."""
+    if a.size != b.size:
+        return "size"
+    parts = []
+    if not np.allclose(a.spacing, b.spacing, atol=1e-4):
+        parts.append("spacing")
+    if not np.allclose(a.direction_ras, b.direction_ras, atol=1e-4):
+        parts.append("axis directions")
+    shift = float(np.linalg.norm(a.origin_ras - b.origin_ras))
+    if shift > 1e-4:
+        parts.append(f"origin (by {shift:.3g} mm)")
+    return ", ".join(parts) or "voxel positions"

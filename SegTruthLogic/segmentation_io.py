@@ -18,14 +18,13 @@ import vtk
 
 from .atomic import full_suffix
 from .errors import SegTruthError
-from .geometry import Grid, index_map, matrix_to_numpy, move_array
+from .formats import IMAGE_SUFFIXES, SEGMENTATION_SUFFIX
+from .geometry import Grid, grid_difference, index_map, matrix_to_numpy, move_array
 from .labels import MAX_LABEL_VALUE, Label, LabelTable, default_color
 from .nrrd import check_nrrd_complete
 from .segments import apply_table, image_array, import_labelmap, new_segmentation, segment_ids, segment_mask
 from .session import Session, quiet_vtk
-from .volumes import IMAGE_SUFFIXES, SOURCE_FILE_ATTRIBUTE, check_image_file, source_grid
-
-SEGMENTATION_SUFFIX = ".seg.nrrd"
+from .volumes import SOURCE_FILE_ATTRIBUTE, check_image_file, source_grid
 
 
 def load_segmentation(session: Session, path: str | Path, volume, table: LabelTable | None = None):
@@ -53,7 +52,7 @@ def load_labelmap(session: Session, path: str | Path, volume, table: LabelTable 
     if not file_grid.same_as(target) and not _same_voxels(file_grid, target):
         raise SegTruthError(
             f"{path}: the labelmap's grid ({file_grid.describe()}) is not the grid of {volume.GetName()!r} "
-            f"({target.describe()}), differing in {_difference(file_grid, target)}; labels are never resampled, "
+            f"({target.describe()}), differing in {grid_difference(file_grid, target)}; labels are never resampled, "
             "so save them on the image's grid."
         )
     values = sitk.GetArrayFromImage(image)
@@ -83,21 +82,6 @@ def _same_voxels(a: Grid, b: Grid) -> bool:
     except SegTruthError:
         return False
     return True
-
-
-def _difference(a: Grid, b: Grid) -> str:
-    """Which of size, spacing, axis directions and origin tell two grids apart."""
-    if a.size != b.size:
-        return "size"
-    parts = []
-    if not np.allclose(a.spacing, b.spacing, atol=1e-4):
-        parts.append("spacing")
-    if not np.allclose(a.direction_ras, b.direction_ras, atol=1e-4):
-        parts.append("axis directions")
-    shift = float(np.linalg.norm(a.origin_ras - b.origin_ras))
-    if shift > 1e-4:
-        parts.append(f"origin (by {shift:.3g} mm)")
-    return ", ".join(parts) or "voxel positions"
 
 
 def _integer_labels(values: np.ndarray, path: Path) -> np.ndarray:

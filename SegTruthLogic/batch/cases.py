@@ -14,7 +14,7 @@ from pathlib import Path
 from ..atomic import full_suffix
 from ..dataset.manifest import CASE_ID, CaseEntry, list_manifest
 from ..errors import SegTruthError
-from ..volumes import IMAGE_SUFFIXES
+from ..formats import IMAGE_SUFFIXES
 
 
 def batch_cases(source: str | Path) -> list[CaseEntry]:

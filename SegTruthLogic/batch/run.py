@@ -19,7 +19,7 @@ from typing import Any
 
 from ..dataset.manifest import CaseEntry
 from ..errors import SegTruthError
-from ..export import check_output_path
+from ..formats import check_output_path
 from ..progress import CancelToken, ProgressCallback, report
 from .cases import batch_cases
 from .state import (

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..atomic import Outputs, full_suffix
 from ..errors import SegTruthError
-from ..export import LABELMAP_SUFFIXES, write_array
+from ..export import write_array
+from ..formats import LABELMAP_SUFFIXES
 from ..geometry import Grid
 from ..labels import LabelTable
 from ..session import Session

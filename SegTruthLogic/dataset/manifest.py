@@ -18,8 +18,8 @@ from typing import Any
 
 from ..atomic import full_suffix
 from ..errors import SegTruthError
+from ..formats import IMAGE_SUFFIXES
 from ..textfile import parse_json, read_text
-from ..volumes import IMAGE_SUFFIXES
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 SEGMENTATION_SUFFIX = ".seg.nrrd"

@@ -22,10 +22,10 @@ import SimpleITK as sitk
 
 from ..atomic import Outputs, atomic_folder, atomic_write_text, full_suffix
 from ..errors import SegTruthError
-from ..geometry import LPS_TO_RAS, Grid, index_map, move_array
+from ..formats import SEGMENTATION_SUFFIX
+from ..geometry import LPS_TO_RAS, Grid, grid_difference, index_map, move_array
 from ..labels import Label, LabelTable, color_hex, default_color
 from ..progress import CancelToken, ProgressCallback, report
-from ..segmentation_io import SEGMENTATION_SUFFIX, _difference
 from ..session import Session
 from ..volumes import check_image_file
 from .cases import read_case
@@ -189,7 +189,7 @@ def analyse_case(session: Session, entry: CaseEntry, split: str, table: LabelTab
             for path in entry.images[1:]:
                 other = Grid.from_sitk(check_image_file(path))
                 if not other.same_as(grid):
-                    result.problems.append(f"channel {path.name} is on another grid ({_difference(other, grid)}).")
+                    result.problems.append(f"channel {path.name} is on another grid ({grid_difference(other, grid)}).")
             labels = own = None
             if entry.segmentation is not None:
                 labels, own = _read_labelmap(entry.segmentation)
@@ -207,7 +207,7 @@ def analyse_case(session: Session, entry: CaseEntry, split: str, table: LabelTab
                 shown = move_array(labels, own, grid)
                 result.label_grid = "same voxels as image, other axis order"
             except SegTruthError:
-                difference = _difference(own, grid)
+                difference = grid_difference(own, grid)
                 if own.size == grid.size and not difference.startswith("origin"):
                     difference += f", corners up to {own.offset(grid):.3g} mm apart"
                 result.label_grid = f"MISMATCH: differs in {difference}"

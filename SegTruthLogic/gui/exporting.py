@@ -18,11 +18,12 @@ import SimpleITK as sitk
 from ..atomic import full_suffix
 from ..errors import SegTruthError
 from ..export import export, labels_on_source_grid, write_array, write_seg_nrrd
+from ..formats import IMAGE_SUFFIXES
 from ..geometry import Grid, index_map, move_array
 from ..labels import LabelTable
 from ..segments import segment_ids
 from ..session import Session
-from ..volumes import IMAGE_SUFFIXES, SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE, source_grid
+from ..volumes import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE, source_grid
 from .options import ExportFormat
 
 CASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

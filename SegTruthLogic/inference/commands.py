@@ -46,7 +46,7 @@ def _printer(quiet: bool, as_json: bool) -> Callable[[float, str], None] | None:
 
 def cmd_segment(args: argparse.Namespace) -> int:
     from ..case import Case
-    from ..export import check_output_path
+    from ..formats import check_output_path
     from .catalog import load_model
     from .engine import segment
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from ..atomic import full_suffix
 from ..dataset.manifest import CASE_ID, MANIFEST_NAMES, list_manifest
 from ..errors import SegTruthError
+from ..formats import IMAGE_SUFFIXES
 from ..sample_data import ct_chest_paths
 from ..session import RESOURCES
-from ..volumes import IMAGE_SUFFIXES
 
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 LABELS_FOLDER = "labels"
