@@ -5,6 +5,7 @@ Front ends check an output's name against these before any work, and before Slic
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 
 from .atomic import full_suffix
@@ -24,3 +25,24 @@ def check_output_path(path: str | Path) -> str:
             f"{path}: unknown output extension {suffix or '(none)'!r}; use one of {', '.join(OUTPUT_SUFFIXES)}."
         )
     return suffix
+
+
+class ExportFormat(enum.Enum):
+    """What Export writes; the first three are on the source image's exact grid."""
+
+    NIFTI = ".nii.gz"
+    NRRD = ".nrrd"
+    SEG_NRRD = ".seg.nrrd"
+    DICOM_SEG = ".dcm"
+
+    def label(self) -> str:
+        return {
+            ".nii.gz": "NIfTI labelmap (.nii.gz)",
+            ".nrrd": "NRRD labelmap (.nrrd)",
+            ".seg.nrrd": "Slicer segmentation (.seg.nrrd)",
+            ".dcm": "DICOM SEG (.dcm)",
+        }[self.value]
+
+    @property
+    def suffix(self) -> str:
+        return self.value

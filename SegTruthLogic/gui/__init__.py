@@ -3,17 +3,18 @@
 Importing this package needs no Qt and no torch, so the panel can list models and ask before installing.
 """
 
-from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
-from .controller import VIEW_WIDGETS, Control, ModelChoice, PanelController, PanelView
-from .exporting import (
+from ..dataset.case_export import (
     ExportPlan,
     ExportResult,
     adopt_source_file,
     dicom_source_from_attributes,
     dicom_source_from_database,
 )
+from ..formats import ExportFormat
+from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
+from .controller import VIEW_WIDGETS, Control, ModelChoice, PanelController, PanelView
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor
-from .options import EDITOR_EFFECTS, Device, ExportFormat
+from .options import EDITOR_EFFECTS, Device
 from .parameters import PanelParameters, bound_widgets, parameter_node_class, parameter_types, widget_bindings
 from .reloading import forget_package
 from .state import RunState, RunStateMachine

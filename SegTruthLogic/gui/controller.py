@@ -13,20 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import slicer_deps
+from ..dataset.case_export import DicomSource, ExportPlan, ExportResult, dicom_source_from_attributes, run_export
 from ..errors import Cancelled, SegTruthError
 from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner
 from ..labels import LabelTable
 from ..segments import segment_ids
 from ..session import RESOURCES, Session
-from .exporting import (
-    DicomSource,
-    ExportPlan,
-    ExportResult,
-    dicom_source_from_attributes,
-    plan_export,
-    run_export,
-    table_for,
-)
+from .exporting import plan_export, table_for
 from .label_rows import LabelTableEditor
 from .state import RunState, RunStateMachine
 

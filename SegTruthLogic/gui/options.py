@@ -1,4 +1,4 @@
-"""The panel's choices, Qt-free: the editor's effects, the device and export-format enums the parameters use."""
+"""The panel's choices, Qt-free: the editor's effects and the device enum the parameters use (formats: formats.py)."""
 
 from __future__ import annotations
 
@@ -32,27 +32,6 @@ class Device(enum.Enum):
         return {"auto": "Automatic (GPU if available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU"}[
             self.value
         ]
-
-
-class ExportFormat(enum.Enum):
-    """What Export writes; the first three are on the source image's exact grid."""
-
-    NIFTI = ".nii.gz"
-    NRRD = ".nrrd"
-    SEG_NRRD = ".seg.nrrd"
-    DICOM_SEG = ".dcm"
-
-    def label(self) -> str:
-        return {
-            ".nii.gz": "NIfTI labelmap (.nii.gz)",
-            ".nrrd": "NRRD labelmap (.nrrd)",
-            ".seg.nrrd": "Slicer segmentation (.seg.nrrd)",
-            ".dcm": "DICOM SEG (.dcm)",
-        }[self.value]
-
-    @property
-    def suffix(self) -> str:
-        return self.value
 
 
 def default_nnunet_folder() -> Path:

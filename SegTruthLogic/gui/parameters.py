@@ -14,7 +14,8 @@ from typing import Any, Optional
 
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 
-from .options import Device, ExportFormat, default_nnunet_folder
+from ..formats import ExportFormat
+from .options import Device, default_nnunet_folder
 
 
 def _shown_by(widget: str, within: Optional[tuple] = None) -> dict:

@@ -1,0 +1,136 @@
+"""SegTruth's public API: what a script, the Slicer Python console and the front ends call.
+
+One import gives every step of a case, from loading to a training dataset::
+
+    from SegTruthLogic.api import export_case, keep_largest_island, open_case, threshold
+
+    case = open_case("ct.nrrd")                         # inside Slicer: into the application's scene
+    s, seg, ct = case.session, case.segmentation, case.volume
+    threshold(s, seg, ct, "bone", 100, 3071)
+    keep_largest_island(s, seg, ct, "bone")
+    case.save("bone.nii.gz")                            # on ct.nrrd's exact grid
+    export_case(s, ct, seg, "out", "case01")            # or as the panel's Export: QC picture, nnU-Net entry
+
+Every tool takes ``(session, segmentation_node, volume, ...)`` and works on MRML nodes, so a script does what
+the GUI does. Model inference (``segment``, ``load_model``) loads torch on first use only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import inference
+from .case import Case
+from .dataset.case_export import ExportResult, NnunetTarget, export_case
+from .dataset.compare import compare_segmentations
+from .dataset.manifest import CaseEntry, read_cases
+from .dataset.monai_datalist import export_monai
+from .dataset.nnunet import export_nnunet
+from .dataset.report import dataset_report
+from .editing import EditOptions
+from .errors import Cancelled, SegTruthError
+from .export import export, write_segment_masks
+from .formats import ExportFormat
+from .labels import Label, LabelTable
+from .progress import CancelToken, ProgressCallback
+from .recipe import Recipe
+from .segments import add_segment, remove_segment
+from .session import Session
+from .tools.fill_between import fill_between_slices
+from .tools.grow import grow_from_seeds
+from .tools.islands import (
+    keep_island_at,
+    keep_largest_island,
+    remove_border_islands,
+    remove_island_at,
+    remove_small_islands,
+    split_islands,
+)
+from .tools.logical import clear, copy, fill, intersect, invert, subtract, union
+from .tools.margin import grow, margin, shrink
+from .tools.paint import erase, paint
+from .tools.threshold import threshold
+
+
+def open_case(
+    image: str | Path,
+    segmentation: str | Path | None = None,
+    labels: LabelTable | str | Path | None = None,
+    session: Session | None = None,
+) -> Case:
+    """Load an image (a file or a DICOM series folder) and, if given, its segmentation and label table.
+
+    Args:
+        image: NIfTI, NRRD or MHA file, or a folder holding one DICOM series.
+        segmentation: a ``.seg.nrrd`` or a labelmap on the image's grid (never resampled).
+        labels: a label table (or its ``.csv``/``.json`` file) the segments must follow.
+        session: where to load; default: the Slicer application's scene inside Slicer, else a new headless one.
+    """
+    return Case.open(image, segmentation, labels, session)
+
+
+def segment(volume, model, segmentation=None, **options):
+    """Segment ``volume`` with ``model`` (a catalog name, a model folder or a loaded model) into ``segmentation``.
+
+    The segments get the model's label names, values, colours and terminology, on the image's exact voxels.
+    ``options``: ``device`` ("auto", "cpu", "cuda"), ``session``, ``tta``, ``progress``, ``cancel``,
+    ``batch_size``; see ``SegTruthLogic.inference.segment``.
+    """
+    return inference.segment(volume, model, segmentation, **options)
+
+
+def load_model(name_or_path: str | Path, **options):
+    """A model from the catalog or a folder, loaded once and reusable for many ``segment`` calls."""
+    return inference.load_model(name_or_path, **options)
+
+
+__all__ = [
+    "CancelToken",
+    "Cancelled",
+    "Case",
+    "CaseEntry",
+    "EditOptions",
+    "ExportFormat",
+    "ExportResult",
+    "Label",
+    "LabelTable",
+    "NnunetTarget",
+    "ProgressCallback",
+    "Recipe",
+    "SegTruthError",
+    "Session",
+    "add_segment",
+    "clear",
+    "compare_segmentations",
+    "copy",
+    "dataset_report",
+    "erase",
+    "export",
+    "export_case",
+    "export_monai",
+    "export_nnunet",
+    "fill",
+    "fill_between_slices",
+    "grow",
+    "grow_from_seeds",
+    "intersect",
+    "invert",
+    "keep_island_at",
+    "keep_largest_island",
+    "load_model",
+    "margin",
+    "open_case",
+    "paint",
+    "read_cases",
+    "remove_border_islands",
+    "remove_island_at",
+    "remove_segment",
+    "remove_small_islands",
+    "segment",
+    "shrink",
+    "split_islands",
+    "subtract",
+    "threshold",
+    "union",
+    "write_segment_masks",
+]
