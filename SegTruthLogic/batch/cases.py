@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..atomic import full_suffix
-from ..dataset.manifest import CASE_ID, CaseEntry, list_manifest
+from ..dataset.manifest import CaseEntry, check_case_id, list_manifest
 from ..errors import SegTruthError
 from ..formats import IMAGE_SUFFIXES
 
@@ -66,10 +66,7 @@ def image_cases(files: list[Path], where: str, pair: bool = False) -> list[CaseE
     for image in images:
         suffix = full_suffix(image)
         case = image.name[: -len(suffix)]
-        if not CASE_ID.fullmatch(case):
-            raise SegTruthError(
-                f"{image}: case id {case!r} may only hold letters, digits, '.', '_' and '-' (it becomes a folder name)."
-            )
+        check_case_id(case, image, "a folder name")
         if case in seen:
             raise SegTruthError(f"{image}: case id {case!r} is also the name of {seen[case]}; rename one of them.")
         seen[case] = image

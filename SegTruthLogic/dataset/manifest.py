@@ -25,6 +25,16 @@ MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 # Case ids become file names in every trainer's layout: keep them to characters no tool misreads.
 CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_case_id(case: str, where: str | Path, becomes: str = "a file name") -> None:
+    """A case id names files and folders: letters, digits, '.', '_' and '-' only."""
+    if not CASE_ID.fullmatch(case):
+        raise SegTruthError(
+            f"{where}: case id {case!r} may only hold letters, digits, '.', '_' and '-' (it becomes {becomes})."
+        )
+
+
 _CHANNEL = re.compile(r"image_(\d{4})")
 
 
@@ -202,10 +212,7 @@ def _entries(rows: list[tuple[str, dict[str, Any]]], folder: Path) -> list[CaseE
         case = row.get("case", "")
         if not case:
             raise SegTruthError(f"{where}: has no case id.")
-        if not CASE_ID.fullmatch(case):
-            raise SegTruthError(
-                f"{where}: case id {case!r} may only hold letters, digits, '.', '_' and '-' (it becomes a file name)."
-            )
+        check_case_id(case, where)
         if case in seen:
             raise SegTruthError(f"{where}: case id {case!r} is used twice (also at {seen[case]}).")
         seen[case] = where
@@ -261,10 +268,7 @@ def cases_in_folder(folder: str | Path) -> list[CaseEntry]:
         if len(found) != 1:
             what = "no image" if not found else f"{len(found)} images ({', '.join(p.name for p in found)})"
             raise SegTruthError(f"{folder}: {segmentation.name} has {what} named {case}.<nrrd|nii.gz|nii|mha>.")
-        if not CASE_ID.fullmatch(case):
-            raise SegTruthError(
-                f"{folder}: case id {case!r} may only hold letters, digits, '.', '_' and '-' (it becomes a file name)."
-            )
+        check_case_id(case, folder)
         entries.append(CaseEntry(case, (found[0],), segmentation, f"{folder.name}/{segmentation.name}"))
     return entries
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..atomic import full_suffix
-from ..dataset.manifest import CASE_ID, MANIFEST_NAMES, list_manifest
+from ..dataset.manifest import MANIFEST_NAMES, check_case_id, list_manifest
 from ..errors import SegTruthError
 from ..formats import IMAGE_SUFFIXES
 from ..sample_data import ct_chest_paths
@@ -60,10 +60,7 @@ def outputs_for(case: str, image: Path, segmentation: Path | None = None) -> tup
 
 
 def make_case(case: str, image: Path, segmentation: Path | None = None, where: str = "") -> WebCase:
-    if not CASE_ID.fullmatch(case):
-        raise SegTruthError(
-            f"{where or image}: case id {case!r} may only hold letters, digits, '.', '_' and '-' (it names the saved files)."
-        )
+    check_case_id(case, where or image, "the name of the saved files")
     seg_output, labelmap_output = outputs_for(case, image, segmentation)
     return WebCase(case, image, segmentation, seg_output, labelmap_output)
 
