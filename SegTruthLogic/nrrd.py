@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,12 +46,16 @@ def read_header(path: str | Path) -> NrrdHeader:
         head = stream.read(_HEADER_LIMIT)
     if not head.startswith(b"NRRD000"):
         raise SegTruthError(f"{path}: is not a NRRD file (no NRRD magic line).")
-    end = head.find(b"\n\n")
-    if end < 0:
-        end = len(head)  # a detached header (.nhdr) may end without a blank line
-    header = NrrdHeader(data_offset=end + 2)
-    # teem ends a header line at "\n" only: splitlines() would also split at "\v", "\f" or "\x1c" and read
-    # a header that Slicer's reader rejects by throwing (which aborts the process) as a valid one
+    blank = re.search(rb"\n\r?\n", head)  # a header ends at its first empty line
+    end = blank.start() if blank else len(head)  # a detached header (.nhdr) may end without one
+    header = NrrdHeader(data_offset=blank.end() if blank else len(head))
+    # a header is text: a control byte (a NUL makes Slicer's segmentation reader crash) is damage
+    control = re.search(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", head[:end])
+    if control:
+        line = head[: control.start()].count(b"\n") + 1
+        raise SegTruthError(f"{path}: has a damaged NRRD header (control byte {control.group()!r} in line {line}).")
+    # teem ends a header line at "\n" only: splitlines() would also split at "\x85" (and the control bytes
+    # refused above), reading a header that Slicer's reader rejects by aborting the process as a valid one
     for line in head[:end].decode("latin-1").split("\n")[1:]:
         line = line[:-1] if line.endswith("\r") else line
         if not line or line.startswith("#"):

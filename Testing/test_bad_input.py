@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -197,6 +198,29 @@ def test_corrupt_seg_nrrd(session, ct_chest, inputs, out, variant):
 
     expect_error(action, path.name, "truncated|corrupt|not a NRRD file", out)
     assert session.scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "match"),
+    [
+        ((b"\nSegmentation_ConversionParameters", b"\n\x00egmentation_ConversionParameters"), r"control byte b'\\x00'"),
+        ((b"\ndimension: ", b"\x0bdimension: "), r"control byte b'\\x0b'"),
+        ((b"\ndimension: ", b"\x85dimension: "), r"incomplete or invalid NRRD header"),
+    ],
+    ids=["nul-in-a-key", "vertical-tab-joins-two-lines", "next-line-byte"],
+)
+def test_damaged_seg_nrrd_header_is_one_sentence(ct_chest, inputs, out, damage, match):
+    """Found by the fuzzer: Slicer's segmentation reader crashes (SIGSEGV) on a NUL in a header key and aborts
+    (SIGABRT) on a line it cannot parse, where Python's str.splitlines() had seen two good lines."""
+    image, reference = ct_chest
+    path = inputs / "damaged.seg.nrrd"
+    old, new = damage
+    path.write_bytes(reference.read_bytes().replace(old, new, 1))
+    for argv in (["info", path], ["export", image, path, "-o", out / "labels.nii.gz"]):
+        outcome = run_cli(argv, timeout=120)
+        assert outcome.returncode == 1 and outcome.one_error_line, outcome.describe()
+        assert re.search(rf"segtruth: error: {re.escape(str(path))}: .*{match}", outcome.error_lines[0]), outcome.stderr
+        assert list(out.iterdir()) == []
 
 
 def test_plain_volume_named_seg_nrrd(session, ct_chest, inputs, out):
