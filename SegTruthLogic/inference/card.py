@@ -7,13 +7,13 @@ bundles carry their own metadata; their format readers build a card from it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import SegTruthError
 from ..labels import Label, LabelTable, label_from_mapping
+from ..textfile import parse_json, read_text
 
 FORMATS = ("nnunet", "torchscript", "monai_bundle", "monai_network")
 ORIENTATIONS = ("file", "RAS", "LPS")
@@ -220,10 +220,5 @@ def _localizer(value: Any, where: str) -> dict[str, Any]:
 def read_card(path: str | Path) -> ModelCard:
     """Read and validate a ``*.card.json`` file."""
     path = Path(path)
-    if not path.is_file():
-        raise SegTruthError(f"{path}: model card not found.")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise SegTruthError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}).") from None
+    data = parse_json(read_text(path, "model card"), str(path))
     return card_from_dict(data, str(path), path)

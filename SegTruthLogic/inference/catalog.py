@@ -19,6 +19,7 @@ from ..errors import SegTruthError
 from ..labels import LabelTable
 from ..progress import CancelToken, ProgressCallback
 from ..session import RESOURCES
+from ..textfile import parse_json, read_text
 from .card import ModelCard, read_card
 from .weights import resolve
 
@@ -48,10 +49,7 @@ class Entry:
 def _read_entries(path: Path, user: bool) -> list[Entry]:
     if not path.is_file():
         return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise SegTruthError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}).") from None
+    data = parse_json(read_text(path, "model catalog"), str(path))
     entries = data.get("models") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise SegTruthError(f'{path}: expected {{"models": [...]}}.')
@@ -94,7 +92,7 @@ def register_model(name: str, path: str | Path, card: str | Path | None = None, 
     else:
         _load_entry(Entry(name, description, {"folder": str(path)}, card_path, path.parent))
     target = user_catalog_path()
-    data = json.loads(target.read_text(encoding="utf-8")) if target.is_file() else {"models": []}
+    data = parse_json(read_text(target, "model catalog"), str(target)) if target.is_file() else {"models": []}
     models = [m for m in data.get("models", []) if m.get("name") != name]
     item: dict[str, Any] = {"name": name, "description": description, "weights": {"folder": str(path)}}
     if card_path:
@@ -109,7 +107,7 @@ def unregister_model(name: str) -> None:
     target = user_catalog_path()
     if not target.is_file():
         raise SegTruthError(f"No user model named {name!r}.")
-    data = json.loads(target.read_text(encoding="utf-8"))
+    data = parse_json(read_text(target, "model catalog"), str(target))
     models = [m for m in data.get("models", []) if m.get("name") != name]
     if len(models) == len(data.get("models", [])):
         raise SegTruthError(f"No user model named {name!r}.")
