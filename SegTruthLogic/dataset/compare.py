@@ -19,14 +19,15 @@ import SimpleITK as sitk
 
 from ..atomic import full_suffix
 from ..errors import SegTruthError
-from ..geometry import Grid, index_map, move_array
+from ..formats import SEGMENTATION_SUFFIX
+from ..geometry import Grid, grid_difference, index_map, move_array
 from ..labels import LabelTable
 from ..metrics import dice
 from ..nrrd import check_nrrd_complete
-from ..segmentation_io import SEGMENTATION_SUFFIX, _difference, load_segmentation
+from ..segmentation_io import load_segmentation
 from ..segments import segment_ids, segment_mask
 from ..session import Session
-from ..volumes import load_volume, source_grid, volume_from_array
+from ..volumes import image_information, load_volume, source_grid, volume_from_array
 from .surface import surface_distances
 
 
@@ -142,7 +143,10 @@ def _seg_nrrd_grid(path: Path) -> Grid:
         name, _, rest = parameter.partition("|")
         if name != "Reference image geometry":
             continue
-        numbers = [float(v) for v in rest.split("|")[0].split(";") if v.strip()]
+        try:
+            numbers = [float(v) for v in rest.split("|")[0].split(";") if v.strip()]
+        except ValueError:
+            raise SegTruthError(f"{path}: its header's reference image geometry is damaged (not numbers).") from None
         if len(numbers) == 22:
             matrix = np.array(numbers[:16]).reshape(4, 4)
             extent = [int(v) for v in numbers[16:]]
@@ -150,9 +154,7 @@ def _seg_nrrd_grid(path: Path) -> Grid:
             matrix[:3, 3] = (matrix @ start)[:3]
             size = (extent[1] - extent[0] + 1, extent[3] - extent[2] + 1, extent[5] - extent[4] + 1)
             return Grid(size, matrix)  # type: ignore[arg-type]
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    reader.ReadImageInformation()
+    reader = image_information(path)
     if reader.GetDimension() != 3:
         raise SegTruthError(f"{path}: records no reference image grid; give the image it was drawn on.")
     return Grid.from_sitk(reader)
@@ -170,7 +172,7 @@ def _onto(
     except SegTruthError:
         pass
     notes.append(
-        f"{path} is on another grid than {target_name} (they differ in {_difference(grid, target)}); its masks were "
+        f"{path} is on another grid than {target_name} (they differ in {grid_difference(grid, target)}); its masks were "
         "resampled onto that grid with nearest neighbour."
     )
     reference = target.apply_to_sitk(sitk.Image([int(s) for s in target.size], sitk.sitkUInt8))
