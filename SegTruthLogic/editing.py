@@ -10,55 +10,22 @@ voxels outside that segment to it (Testing/test_masking.py shows it); an erase m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import slicer
 
+from .edit_options import DEFAULT_OPTIONS, EditOptions, Mode
 from .errors import SegTruthError
-from .masking import EDIT_AREAS, area_constant, modify_segment
+from .masking import area_constant, modify_segment
 from .segments import find_segment, oriented_image
 from .session import Session
-
-EditableArea = Literal["everywhere", "inside", "outside_all", "inside_all", "outside_visible", "inside_visible"]
-Overwrite = Literal["all", "visible", "none"]
-Mode = Literal["set", "add", "remove"]
 
 _OVERWRITE = {
     "all": slicer.vtkMRMLSegmentEditorNode.OverwriteAllSegments,
     "visible": slicer.vtkMRMLSegmentEditorNode.OverwriteVisibleSegments,
     "none": slicer.vtkMRMLSegmentEditorNode.OverwriteNone,
 }
+
 _MODES = ("set", "add", "remove")
-
-
-@dataclass(frozen=True)
-class EditOptions:
-    """Segment Editor masking settings.
-
-    editable_area: where edits may land; ``inside`` needs ``inside_segment``.
-    intensity_range: edits land only where the source volume is within [low, high].
-    overwrite: which other segments lose voxels the edit claims (Slicer's default: all).
-    """
-
-    editable_area: EditableArea = "everywhere"
-    inside_segment: str | None = None
-    intensity_range: tuple[float, float] | None = None
-    overwrite: Overwrite = "all"
-
-    def __post_init__(self) -> None:
-        if self.editable_area not in EDIT_AREAS:
-            raise SegTruthError(f"Unknown editable area {self.editable_area!r}; use one of {', '.join(EDIT_AREAS)}.")
-        if self.overwrite not in _OVERWRITE:
-            raise SegTruthError(f"Unknown overwrite mode {self.overwrite!r}; use one of {', '.join(_OVERWRITE)}.")
-        if self.editable_area == "inside" and not self.inside_segment:
-            raise SegTruthError("Editable area 'inside' needs the segment to stay inside of.")
-        if self.intensity_range is not None and self.intensity_range[0] > self.intensity_range[1]:
-            raise SegTruthError(f"Editable intensity range {self.intensity_range} has its low end above its high end.")
-
-
-DEFAULT_OPTIONS = EditOptions()
 
 
 def apply_mask(

@@ -22,21 +22,27 @@ import numpy as np
 import slicer
 import vtk
 
+from .edit_options import EDITABLE_AREAS, EditOptions, Mode
 from .errors import SegTruthError
 from .segments import find_segment, image_array, reference_image, segment_ids, segment_masks, set_segment_mask
 
 if TYPE_CHECKING:
-    from .editing import EditOptions, Mode
     from .session import Session
 
-EDIT_AREAS = {
-    "everywhere": "EditAllowedEverywhere",
-    "inside": "EditAllowedInsideSingleSegment",
-    "outside_all": "EditAllowedOutsideAllSegments",
-    "inside_all": "EditAllowedInsideAllSegments",
-    "outside_visible": "EditAllowedOutsideVisibleSegments",
-    "inside_visible": "EditAllowedInsideVisibleSegments",
-}
+# Each editable area's vtkMRMLSegmentationNode constant, in EDITABLE_AREAS' order.
+EDIT_AREAS = dict(
+    zip(
+        EDITABLE_AREAS,
+        (
+            "EditAllowedEverywhere",
+            "EditAllowedInsideSingleSegment",
+            "EditAllowedOutsideAllSegments",
+            "EditAllowedInsideAllSegments",
+            "EditAllowedOutsideVisibleSegments",
+            "EditAllowedInsideVisibleSegments",
+        ),
+    )
+)
 
 
 def area_constant(area: str) -> int:

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
 
 from ..geometry import Grid
 from .card import ModelCard
-
-
-@dataclass
-class Prepared:
-    """The network's input, (channels, *spatial) float32 on the CPU, and what is needed to map the output back."""
-
-    image: torch.Tensor
-    context: dict[str, Any] = field(default_factory=dict)
+from .preprocessing import Prepared, prepare, restore
 
 
 @dataclass
@@ -36,14 +28,10 @@ class LoadedModel:
 
     def prepare(self, channels: list[np.ndarray], grid: Grid, device: torch.device | None = None) -> Prepared:
         """Preprocess (k, j, i) arrays on ``grid`` (the image file's grid) into the network's input."""
-        from .preprocessing import prepare
-
         return prepare(self.card, channels, grid, self.localizer, device or torch.device("cpu"))
 
     def restore(self, output: torch.Tensor, prepared: Prepared) -> np.ndarray:
         """The network's blended output (channels, *spatial) as output-channel indices on the file's grid (k, j, i)."""
-        from .preprocessing import restore
-
         return restore(self.card, output, prepared)
 
     def members(self) -> Iterator[torch.nn.Module]:

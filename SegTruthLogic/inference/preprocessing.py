@@ -7,6 +7,9 @@ where the image is whatever the file's orientation, handedness or obliquity.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import torch
 from scipy import ndimage
@@ -14,8 +17,16 @@ from scipy import ndimage
 from ..errors import SegTruthError
 from ..geometry import Grid, move_array
 from .card import ModelCard
-from .model import Prepared
 from .resampling import resize_to
+
+
+@dataclass
+class Prepared:
+    """The network's input, (channels, *spatial) float32 on the CPU, and what is needed to map the output back."""
+
+    image: torch.Tensor
+    context: dict[str, Any] = field(default_factory=dict)
+
 
 _TARGET_AXES = {"RAS": np.eye(3), "LPS": np.diag([-1.0, -1.0, 1.0])}
 

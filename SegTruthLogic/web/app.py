@@ -22,6 +22,7 @@ from ..labels import LabelTable
 from ..progress import CancelToken
 from .cases import WebCase
 from .effects import BY_KEY, EFFECTS, BoundState, Effect, EffectSpec, Previewer
+from .panel import build_panel
 from .testids import testid
 from .workspace import Workspace, slug
 
@@ -491,8 +492,6 @@ class SegTruthWebApp:
         from trame.widgets import html
         from trame.widgets import vuetify3 as v
         from trame_slicer.app.ui import SegmentEditorUI
-
-        from .panel import build_panel
 
         with VAppLayout(self.server, full_height=True) as layout:
             layout.root.theme = "dark"

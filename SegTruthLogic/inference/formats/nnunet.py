@@ -25,7 +25,8 @@ from ...geometry import Grid
 from ...labels import Label, LabelTable, default_color
 from ..card import Inference, ModelCard, Preprocessing
 from ..checkpoint import load_weights
-from ..model import LoadedModel, Prepared
+from ..model import LoadedModel
+from ..preprocessing import Prepared
 from ..resampling import new_shape, resize, separate_axis
 from .nnunet_network import build_network
 
