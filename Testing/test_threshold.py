@@ -7,9 +7,10 @@ import pytest
 
 from SegTruthLogic import SegTruthError
 from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.segments import find_segment, new_segmentation, segment_mask
+from SegTruthLogic.geometry import Grid
+from SegTruthLogic.segments import find_segment, new_segmentation, segment_ids, segment_mask
 from SegTruthLogic.tools.threshold import auto_threshold, threshold
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.volumes import load_volume, volume_from_array
 
 
 def count(session, seg, volume, name):
@@ -76,3 +77,16 @@ def test_bad_ranges_are_clear_errors(session, two_boxes):
         threshold(session, seg, volume, "x", 10, 5)
     with pytest.raises(SegTruthError, match="Unknown threshold method"):
         threshold(session, seg, volume, "x", method="magic")
+
+
+@pytest.mark.parametrize("method", [None, "otsu"])
+def test_a_volume_in_memory_with_nan_is_refused_by_the_one_rule(session, method):
+    """Files are checked when read; a volume built in memory meets the same check (Otsu on NaN gave -inf)."""
+    values = np.arange(6 * 7 * 8, dtype=np.float32).reshape(6, 7, 8)
+    values[1, 2, 3], values[4, 5, 6] = np.nan, -np.inf
+    volume = volume_from_array(session, values, Grid((8, 7, 6), np.eye(4)), "scan")
+    segmentation = new_segmentation(session, volume)
+    limits = {"low": 10.0, "high": 100.0} if method is None else {"method": method}
+    with pytest.raises(SegTruthError, match=r"^Volume 'scan': has 2 NaN or infinite voxels; SegTruth needs finite"):
+        threshold(session, segmentation, volume, "a", **limits)
+    assert segment_ids(segmentation) == []  # refused before any segment was made

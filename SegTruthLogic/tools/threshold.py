@@ -11,6 +11,7 @@ from ..errors import SegTruthError
 from ..labels import LabelTable
 from ..segments import ensure_segment
 from ..session import Session
+from ..volumes import SOURCE_FILE_ATTRIBUTE, check_finite
 
 # Methods of vtkITKImageThresholdCalculator, by the names Slicer's Threshold effect shows.
 AUTO_METHODS = {
@@ -62,18 +63,20 @@ def threshold(
 
     Give ``low``/``high`` (either may be open), or ``method`` for an automatic threshold.
     """
+    values = arrayFromVolume(volume)
+    # a volume built in memory (files are checked when they are read): Otsu on NaN would return -inf
+    check_finite(values, volume.GetAttribute(SOURCE_FILE_ATTRIBUTE) or f"Volume {volume.GetName()!r}")
     if method is not None:
         if low is not None or high is not None:
             raise SegTruthError("Give either a threshold range or an automatic method, not both.")
         low, high = auto_threshold(volume, method, method_mode)
     if low is None and high is None:
         raise SegTruthError("Threshold needs a range (low, high) or an automatic method.")
-    values = arrayFromVolume(volume)
     low = float(np.nanmin(values)) if low is None else float(low)
     high = float(np.nanmax(values)) if high is None else float(high)
     if low > high:
         raise SegTruthError(f"Threshold range {low}..{high} has its low end above its high end.")
-    mask = (values >= low) & (values <= high)  # NaN compares false: never inside
+    mask = (values >= low) & (values <= high)
     segment_id = ensure_segment(segmentation_node, segment, table)
     apply_mask(session, segmentation_node, segment_id, volume, mask, mode, options)
     return low, high
