@@ -57,7 +57,8 @@ VERSION_MESSAGE = _(
 ).format(needed=".".join(map(str, MIN_SLICER)), running=".".join(map(str, SLICER_VERSION)))
 
 if SUPPORTED:
-    from SegTruthLogic import SegTruthError, Session, slicer_deps
+    from SegTruthLogic import SegTruthError, Session
+    from SegTruthLogic.core import slicer_deps
     from SegTruthLogic.gui import (
         COLUMNS,
         EDITOR_EFFECTS,

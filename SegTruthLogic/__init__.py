@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import Cancelled, SegTruthError
+from .core.errors import Cancelled, SegTruthError
 
 __all__ = ["Cancelled", "SegTruthError", "Session"]
 __version__ = "0.1.0"
@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "Session":  # Slicer's libraries take seconds to load: only when a session is asked for
-        from .session import Session
+        from .scene.session import Session
 
         return Session
     raise AttributeError(f"module 'SegTruthLogic' has no attribute {name!r}")

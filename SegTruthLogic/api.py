@@ -20,22 +20,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import inference
-from .case import Case
+from .core.errors import Cancelled, SegTruthError
+from .core.formats import ExportFormat
+from .core.labels import Label, LabelTable
+from .core.progress import CancelToken, ProgressCallback
 from .dataset.case_export import ExportResult, NnunetTarget, export_case
 from .dataset.compare import compare_segmentations
 from .dataset.manifest import CaseEntry, read_cases
 from .dataset.monai_datalist import export_monai
 from .dataset.nnunet import export_nnunet
 from .dataset.report import dataset_report
-from .editing import EditOptions
-from .errors import Cancelled, SegTruthError
-from .export import export, write_segment_masks
-from .formats import ExportFormat
-from .labels import Label, LabelTable
-from .progress import CancelToken, ProgressCallback
-from .recipe import Recipe
-from .segments import add_segment, remove_segment
-from .session import Session
+from .scene.case import Case
+from .scene.editing import EditOptions
+from .scene.export import export, write_segment_masks
+from .scene.segments import add_segment, remove_segment
+from .scene.session import Session
 from .tools.fill_between import fill_between_slices
 from .tools.grow import grow_from_seeds
 from .tools.islands import (
@@ -50,6 +49,7 @@ from .tools.logical import clear, copy, fill, intersect, invert, subtract, union
 from .tools.margin import grow, margin, shrink
 from .tools.paint import erase, paint
 from .tools.threshold import threshold
+from .workflow.recipe import Recipe
 
 
 def open_case(

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from .atomic import Outputs, check_creatable, check_parent
-from .errors import Cancelled, SegTruthError
-from .formats import check_output_path
-from .progress import progress_bar
+from .core.atomic import Outputs, check_creatable, check_parent
+from .core.errors import Cancelled, SegTruthError
+from .core.formats import check_output_path
+from .core.progress import progress_bar
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -46,14 +46,14 @@ def segmentation_output(outputs: Outputs, path: str | Path) -> Path:
 
 
 def _open(args: argparse.Namespace, segmentation: str | None = None):
-    from .case import Case
+    from .scene.case import Case
 
     return Case.open(args.image, segmentation, getattr(args, "labels", None))
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .info import describe, format_info
-    from .session import Session
+    from .scene.info import describe, format_info
+    from .scene.session import Session
 
     info = describe(Session.create(), args.file)
     print(json.dumps(info, indent=2) if args.json else format_info(info))
@@ -61,7 +61,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_threshold(args: argparse.Namespace) -> int:
-    from .labels import LabelTable
+    from .core.labels import LabelTable
     from .tools.threshold import threshold
 
     with command_outputs(args, args.image, args.labels) as outputs:
@@ -92,7 +92,7 @@ def cmd_grow(args: argparse.Namespace) -> int:
 
 
 def cmd_islands(args: argparse.Namespace) -> int:
-    from .segments import segment_ids
+    from .scene.segments import segment_ids
     from .tools import islands
 
     if not (args.keep_largest or args.split or args.min_size is not None or args.remove_border):
@@ -136,7 +136,7 @@ def cmd_fill_between(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import segment_mask_paths, write_segment_mask
+    from .scene.export import segment_mask_paths, write_segment_mask
 
     with command_outputs(args, args.image, args.segmentation, args.labels) as outputs:
         out = segmentation_output(outputs, args.output)
@@ -151,8 +151,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .case import Case
-    from .recipe import Recipe
+    from .scene.case import Case
+    from .workflow.recipe import Recipe
 
     recipe = Recipe.read(args.recipe)
     names = args.outputs or recipe.outputs
@@ -175,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .workflow.demo import run_demo
 
     run_demo(Path(args.outdir), progress=progress_bar(args.quiet))
     return 0

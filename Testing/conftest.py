@@ -9,7 +9,7 @@ import pytest
 import SimpleITK as sitk
 
 from SegTruthLogic import Session
-from SegTruthLogic.sample_data import ct_chest_paths
+from SegTruthLogic.core.sample_data import ct_chest_paths
 
 
 @pytest.fixture

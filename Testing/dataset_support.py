@@ -9,9 +9,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from SegTruthLogic import cli
-from SegTruthLogic.atomic import FOLDER_MARK
+from SegTruthLogic.core.atomic import FOLDER_MARK
+from SegTruthLogic.core.geometry import Grid
 from SegTruthLogic.dataset.commands import add_commands
-from SegTruthLogic.geometry import Grid
 
 
 def _wired() -> bool:

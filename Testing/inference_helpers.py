@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from SegTruthLogic.cli import build_parser
-from SegTruthLogic.errors import Cancelled, SegTruthError
+from SegTruthLogic.core.errors import Cancelled, SegTruthError
 from SegTruthLogic.inference.commands import add_commands
 
 

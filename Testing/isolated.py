@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 from SegTruthLogic.cli import main
 
 _context = multiprocessing.get_context("forkserver")
+_starting = threading.Lock()
 # torch too where it is installed (a missing module is skipped): model commands then start as fast as the rest.
 _context.set_forkserver_preload(["SegTruthLogic.cli", "slicer", "SimpleITK", "vtk", "numpy", "torch"])
 
@@ -60,7 +62,7 @@ class Outcome:
         return f"{how}\n--- stdout\n{self.stdout[-2000:]}\n--- stderr\n{self.stderr[-4000:]}"
 
 
-def _child(function: Callable[..., Any], args: tuple, cwd: str | None, out: str, err: str) -> None:
+def _child(function: Callable[..., Any], args: tuple, cwd: str | None, out: str, err: str, status: str) -> None:
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
         os.dup2(stdout.fileno(), 1)
         os.dup2(stderr.fileno(), 2)
@@ -80,6 +82,7 @@ def _child(function: Callable[..., Any], args: tuple, cwd: str | None, out: str,
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    Path(status).write_text(str(code))  # the fork server's report of it can be lost (then it says 255)
     os._exit(code)
 
 
@@ -88,9 +91,10 @@ def run_isolated(
 ) -> Outcome:
     """Call ``function(*args)`` (module-level, picklable) in a forked child; its return value is the exit code."""
     with tempfile.TemporaryDirectory(prefix="segtruth-isolated-") as folder:
-        out, err = os.path.join(folder, "stdout"), os.path.join(folder, "stderr")
-        process = _context.Process(target=_child, args=(function, args, str(cwd) if cwd else None, out, err))
-        process.start()
+        out, err, status = (os.path.join(folder, name) for name in ("stdout", "stderr", "status"))
+        process = _context.Process(target=_child, args=(function, args, str(cwd) if cwd else None, out, err, status))
+        with _starting:  # one start at a time: the fork server's protocol is not meant for concurrent requests
+            process.start()
         process.join(timeout)
         timed_out = process.is_alive()
         if timed_out:
@@ -100,7 +104,10 @@ def run_isolated(
         def read(path: str) -> str:
             return Path(path).read_text(encoding="utf-8", errors="replace") if os.path.exists(path) else ""
 
-        return Outcome(None if timed_out else process.exitcode, read(out), read(err), timed_out)
+        code = None if timed_out else process.exitcode
+        if code == 255 and read(status).strip():
+            code = int(read(status))  # the child ended normally with this code; only its report went missing
+        return Outcome(code, read(out), read(err), timed_out)
 
 
 def cli_main(argv: Sequence[str]) -> int:

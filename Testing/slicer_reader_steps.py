@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from SegTruthLogic.session import Session
+from SegTruthLogic.scene.session import Session
 
 STEP = "read_with_slicer"
 TARGET = f"{__name__}:read_with_slicer"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from SegTruthLogic import SegTruthError, atomic
-from SegTruthLogic.atomic import FOLDER_MARK, Outputs, atomic_folder, atomic_write_text, check_output_folder
+from SegTruthLogic import SegTruthError
+from SegTruthLogic.core import atomic
+from SegTruthLogic.core.atomic import FOLDER_MARK, Outputs, atomic_folder, atomic_write_text, check_output_folder
 
 
 def listing(folder: Path) -> list[str]:

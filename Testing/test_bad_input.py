@@ -22,12 +22,12 @@ from conftest import write_volume
 from isolated import run_cli
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.export import export
-from SegTruthLogic.labels import LabelTable
-from SegTruthLogic.segmentation_io import load_segmentation
-from SegTruthLogic.segments import new_segmentation
+from SegTruthLogic.core.labels import LabelTable
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segmentation_io import load_segmentation
+from SegTruthLogic.scene.segments import new_segmentation
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.threshold import threshold
-from SegTruthLogic.volumes import load_volume
 
 ARRAY = np.arange(5 * 6 * 7, dtype=np.int16).reshape(5, 6, 7)
 

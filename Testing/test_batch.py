@@ -19,7 +19,7 @@ from SegTruthLogic.batch import batch_cases, run_batch
 from SegTruthLogic.batch.local import gpu_plan, run_local
 from SegTruthLogic.batch.state import batch_lock, fingerprint, read_state
 from SegTruthLogic.batch.work import BatchJob, Worker
-from SegTruthLogic.recipe import Recipe
+from SegTruthLogic.workflow.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 

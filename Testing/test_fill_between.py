@@ -12,10 +12,10 @@ import pytest
 from conftest import write_volume
 
 from SegTruthLogic import Cancelled, SegTruthError
-from SegTruthLogic.progress import CancelToken
-from SegTruthLogic.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.core.progress import CancelToken
+from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.fill_between import fill_between_slices, interpolation_axis
-from SegTruthLogic.volumes import load_volume
 
 SHAPE = (40, 44, 48)  # k, j, i
 SPACING = (0.8, 0.9, 2.0)  # i, j, k
@@ -117,10 +117,10 @@ def test_a_headless_process_that_filled_exits_cleanly(tmp_path):
             """
             import numpy as np
             from SegTruthLogic import Session
-            from SegTruthLogic.segments import add_segment, new_segmentation, segment_mask, set_segment_mask
+            from SegTruthLogic.scene.segments import add_segment, new_segmentation, segment_mask, set_segment_mask
             from SegTruthLogic.tools.fill_between import fill_between_slices
-            from SegTruthLogic.volumes import volume_from_array
-            from SegTruthLogic.geometry import Grid
+            from SegTruthLogic.scene.volumes import volume_from_array
+            from SegTruthLogic.core.geometry import Grid
 
             session = Session.new_headless()
             volume = volume_from_array(session, np.zeros((30, 40, 40), np.int16), Grid((40, 40, 30), np.eye(4)))

@@ -36,10 +36,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from isolated import Outcome, run_cli
 
-from SegTruthLogic.atomic import full_suffix
 from SegTruthLogic.cli import main
-from SegTruthLogic.nrrd import read_header
-from SegTruthLogic.sample_data import ct_chest_paths
+from SegTruthLogic.core.atomic import full_suffix
+from SegTruthLogic.core.nrrd import read_header
+from SegTruthLogic.core.sample_data import ct_chest_paths
 
 torch = pytest.importorskip("torch", reason="the model readers need PyTorch")
 

@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from SegTruthLogic import Session
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import LPS_TO_RAS, Grid
-from SegTruthLogic.segments import new_segmentation
+from SegTruthLogic.core.geometry import LPS_TO_RAS, Grid
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segments import new_segmentation
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.threshold import threshold
-from SegTruthLogic.volumes import load_volume
 
 
 def rotation(quaternion: tuple[float, float, float, float]) -> np.ndarray:

@@ -11,9 +11,10 @@ from conftest import write_volume
 from slicer.util import arrayFromVolume
 
 from SegTruthLogic import Cancelled, SegTruthError
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.progress import CancelToken
-from SegTruthLogic.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.progress import CancelToken
+from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.volumes import load_volume, volume_from_array
 from SegTruthLogic.tools.grow import (
     GrowCut,
     grow_from_seeds,
@@ -23,7 +24,6 @@ from SegTruthLogic.tools.grow import (
     seed_map,
     seeds_from_labelmap,
 )
-from SegTruthLogic.volumes import load_volume, volume_from_array
 
 BOX_A = np.s_[5:15, 10:20, 10:30]  # the two_boxes fixture: 2000 voxels of 100
 BOX_B = np.s_[20:35, 25:45, 30:50]  # 6000 voxels of 200

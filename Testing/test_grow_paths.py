@@ -18,15 +18,15 @@ pytest.importorskip(
     "trame_slicer", reason="the web front end needs trame-slicer (pip install 'trame-slicer[standalone]')"
 )
 
-from SegTruthLogic.case import Case
-from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.recipe import Step
-from SegTruthLogic.segments import find_segment, remove_segment, segment_ids, segment_mask
+from SegTruthLogic.scene.case import Case
+from SegTruthLogic.scene.editing import EditOptions
+from SegTruthLogic.scene.segments import find_segment, remove_segment, segment_ids, segment_mask
 from SegTruthLogic.tools.paint import paint
 from SegTruthLogic.tools.threshold import threshold
 from SegTruthLogic.web.cases import read_web_cases
 from SegTruthLogic.web.effects import GrowEffect, Previewer
 from SegTruthLogic.web.workspace import Workspace
+from SegTruthLogic.workflow.recipe import Step
 
 AIR = (-1100.0, -400.0)
 OVERLAP = EditOptions(overwrite="none")  # seeds painted inside the air keep the air under them

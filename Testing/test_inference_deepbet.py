@@ -19,9 +19,9 @@ import SimpleITK as sitk
 from inference_helpers import reference_fixtures, run_cli
 from isolated import run_cli as run_isolated_cli
 
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.metrics import dice
 from SegTruthLogic.inference.weights import resolve
-from SegTruthLogic.metrics import dice
 
 RESOURCES = Path(__file__).resolve().parents[1] / "Resources" / "Models"
 

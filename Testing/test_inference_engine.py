@@ -14,14 +14,14 @@ from inference_helpers import Bright, write_bright_model
 from scipy import ndimage
 
 from SegTruthLogic import Cancelled, SegTruthError
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.metrics import dice
+from SegTruthLogic.core.progress import CancelToken
 from SegTruthLogic.inference import load_model, predict, segment
 from SegTruthLogic.inference.resampling import _nearest_index, resize
 from SegTruthLogic.inference.sliding_window import Attempt, SlidingWindow, fallback_chain, tile_starts
-from SegTruthLogic.metrics import dice
-from SegTruthLogic.progress import CancelToken
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.volumes import load_volume
 
 
 def blobs(shape, seed=0) -> np.ndarray:

@@ -21,7 +21,7 @@ from conftest import write_volume
 from inference_helpers import bright_card, run_cli, write_bright_model
 
 from SegTruthLogic import Cancelled, SegTruthError
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
 from SegTruthLogic.inference import (
     describe_models,
     load_model,
@@ -33,7 +33,7 @@ from SegTruthLogic.inference import (
     unregister_model,
 )
 from SegTruthLogic.inference.weights import download
-from SegTruthLogic.volumes import load_volume, volume_from_array
+from SegTruthLogic.scene.volumes import load_volume, volume_from_array
 
 
 @pytest.fixture(autouse=True)

@@ -16,11 +16,11 @@ import SimpleITK as sitk
 import torch
 from inference_helpers import Bright, reference_fixtures
 
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.metrics import dice
 from SegTruthLogic.inference import load_model, predict
 from SegTruthLogic.inference.formats.nnunet_network import PlainConvUNet
 from SegTruthLogic.inference.sliding_window import SlidingWindow
-from SegTruthLogic.metrics import dice
 
 pytestmark = [
     pytest.mark.gpu,

@@ -20,11 +20,11 @@ import SimpleITK as sitk
 from inference_helpers import reference_fixtures, run_cli
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.metrics import dice
 from SegTruthLogic.inference import load_model, segment
-from SegTruthLogic.metrics import dice
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.volumes import load_volume
 
 CASES = ["anisotropic", "large", "lefthanded", "oblique"]
 

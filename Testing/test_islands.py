@@ -7,9 +7,10 @@ import pytest
 from conftest import write_volume
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.scene.editing import EditOptions
+from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.islands import (
     island_sizes,
     keep_island_at,
@@ -20,7 +21,6 @@ from SegTruthLogic.tools.islands import (
     remove_small_islands,
     split_islands,
 )
-from SegTruthLogic.volumes import load_volume
 
 SHAPE = (20, 20, 20)  # k, j, i on 1 x 1 x 2 mm voxels (2 mm³ each)
 BIG = (slice(10, 13), slice(10, 13), slice(10, 13))  # 27 voxels

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from SegTruthLogic.errors import Cancelled, SegTruthError
-from SegTruthLogic.jobs import Job, ProcessJob, ThreadJob, describe_exit
-from SegTruthLogic.progress import CancelToken
+from SegTruthLogic.core.errors import Cancelled, SegTruthError
+from SegTruthLogic.core.jobs import Job, ProcessJob, ThreadJob, describe_exit
+from SegTruthLogic.core.progress import CancelToken
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="process groups are POSIX")
 
@@ -165,12 +165,12 @@ def test_an_unexpected_exception_is_logged_with_its_traceback_and_chained(caplog
     def buggy_work(progress, cancel):
         return {}["missing key"]
 
-    with caplog.at_level(logging.ERROR, logger="SegTruthLogic.jobs"):
+    with caplog.at_level(logging.ERROR, logger="SegTruthLogic.core.jobs"):
         job = ThreadJob(buggy_work, "counting")
         with pytest.raises(SegTruthError, match=r"^Counting failed: KeyError: 'missing key'$") as raised:
             job.wait(10)
     assert isinstance(raised.value.__cause__, KeyError)
-    [record] = [r for r in caplog.records if r.name == "SegTruthLogic.jobs"]
+    [record] = [r for r in caplog.records if r.name == "SegTruthLogic.core.jobs"]
     assert record.exc_info is not None and record.exc_info[1] is raised.value.__cause__
     assert "Traceback (most recent call last)" in caplog.text and "in buggy_work" in caplog.text
 
@@ -181,7 +181,7 @@ def test_a_segtruth_error_passes_unchanged_and_is_not_logged(caplog):
     def work(progress, cancel):
         raise error
 
-    with caplog.at_level(logging.DEBUG, logger="SegTruthLogic.jobs"):
+    with caplog.at_level(logging.DEBUG, logger="SegTruthLogic.core.jobs"):
         job = ThreadJob(work, "reading")
         with pytest.raises(SegTruthError) as raised:
             job.wait(10)
@@ -198,7 +198,7 @@ def test_a_bug_in_an_event_handler_stops_the_process_and_is_chained(caplog):
     token = CancelToken()
     job = ProcessJob(python(script), "tiling", on_event=lambda event: event["message"], cancel=token, grace=0.5)
     failed = pytest.raises(SegTruthError, match=r"^Tiling failed: KeyError: 'message'$")
-    with caplog.at_level(logging.ERROR, logger="SegTruthLogic.jobs"), failed as raised:
+    with caplog.at_level(logging.ERROR, logger="SegTruthLogic.core.jobs"), failed as raised:
         job.wait(20)
     assert isinstance(raised.value.__cause__, KeyError)
     assert "in <lambda>" in caplog.text
@@ -211,7 +211,7 @@ def test_a_failed_process_says_how_it_ended_and_logs_the_child_traceback(caplog)
         print("reading scan.nrrd", file=sys.stderr)
         raise ValueError("scan.nrrd: no voxels")
     """
-    with caplog.at_level(logging.ERROR, logger="SegTruthLogic.jobs"):
+    with caplog.at_level(logging.ERROR, logger="SegTruthLogic.core.jobs"):
         job = ProcessJob(python(script), "reading")
         with pytest.raises(SegTruthError) as raised:
             job.wait(30)

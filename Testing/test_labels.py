@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.labels import Label, LabelTable
-from SegTruthLogic.segments import add_segment, new_segmentation, table_from_segmentation
-from SegTruthLogic.terminology import Code, Terminology
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.core.labels import Label, LabelTable
+from SegTruthLogic.core.terminology import Code, Terminology
+from SegTruthLogic.scene.segments import add_segment, new_segmentation, table_from_segmentation
+from SegTruthLogic.scene.volumes import load_volume
 
 CSV = """name,value,color,category,type,type_modifier
 right lung,5,#16c547,SCT^123037004^Anatomical Structure,SCT^39607008^Lung,SCT^24028007^Right

@@ -7,10 +7,10 @@ import pytest
 from conftest import write_volume
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.editing import EditOptions
+from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.logical import clear, copy, fill, intersect, invert, logical_operation, subtract, union
-from SegTruthLogic.volumes import load_volume
 
 SHAPE = (12, 14, 16)
 TOTAL = 12 * 14 * 16

@@ -7,10 +7,10 @@ import pytest
 from conftest import write_volume
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.editing import EditOptions
+from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.margin import grow, margin, shrink
-from SegTruthLogic.volumes import load_volume
 
 SHAPE = (30, 40, 50)  # k, j, i
 BOX = (slice(10, 20), slice(10, 25), slice(10, 30))  # c = 10 (k), b = 15 (j), a = 20 (i) voxels

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import slicer
 
-from SegTruthLogic.editing import EditOptions, apply_mask, modify_with_editor_logic
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.masking import modify_segment
-from SegTruthLogic.segments import add_segment, new_segmentation, segment_ids, segment_mask, set_segment_mask
-from SegTruthLogic.session import Session
-from SegTruthLogic.volumes import volume_from_array
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.scene.editing import EditOptions, apply_mask, modify_with_editor_logic
+from SegTruthLogic.scene.masking import modify_segment
+from SegTruthLogic.scene.segments import add_segment, new_segmentation, segment_ids, segment_mask, set_segment_mask
+from SegTruthLogic.scene.session import Session
+from SegTruthLogic.scene.volumes import volume_from_array
 
 SHAPE = (14, 17, 19)  # k, j, i
 AREAS = ["everywhere", "inside", "outside_all", "inside_all", "outside_visible", "inside_visible"]
@@ -156,10 +156,13 @@ def test_only_the_guarded_path_names_slicers_editor_logic():
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    allowed = {("SegTruthLogic/editing.py", "modify_with_editor_logic"), ("SegTruthLogic/session.py", "editor")}
+    allowed = {
+        ("SegTruthLogic/scene/editing.py", "modify_with_editor_logic"),
+        ("SegTruthLogic/scene/session.py", "editor"),
+    }
     used, found = set(), set()
     for path in [*(root / "SegTruthLogic").rglob("*.py"), root / "SegTruth" / "SegTruth.py"]:
-        tree = ast.parse(path.read_text())
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         annotations = set()
         for node in ast.walk(tree):
             parts = [getattr(node, "annotation", None), getattr(node, "returns", None)]

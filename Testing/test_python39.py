@@ -33,14 +33,14 @@ def relative(path: Path) -> str:
 
 def test_the_sources_are_found():
     assert len(SOURCES) > 100
-    assert ROOT / "SegTruthLogic" / "masking.py" in SOURCES and ROOT / "SegTruth" / "SegTruth.py" in SOURCES
+    assert ROOT / "SegTruthLogic" / "scene" / "masking.py" in SOURCES and ROOT / "SegTruth" / "SegTruth.py" in SOURCES
 
 
 def test_syntax_is_python_39():
     failures = []
     for path in SOURCES:
         try:
-            ast.parse(path.read_text(), filename=str(path), feature_version=TARGET)
+            ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=TARGET)
         except SyntaxError as error:
             failures.append(f"{relative(path)}:{error.lineno}: {error.msg}")
     assert failures == []
@@ -52,7 +52,7 @@ def test_library_calls_exist_in_python_39():
     config.set_eval_annotations(False)
     failures = []
     for path in SOURCES:
-        visitor = vermin.visit(path.read_text(), config, str(path))
+        visitor = vermin.visit(path.read_text(encoding="utf-8"), config, str(path))
         needed = visitor.minimum_versions()[1]
         if needed is not None and needed > TARGET:
             reasons = [line.strip() for line in visitor.output_text().splitlines() if "requires" in line]
@@ -127,7 +127,7 @@ def test_no_type_union_is_evaluated_at_run_time():
     failures = [
         f"{relative(path)}:{line}"
         for path in SOURCES
-        for line in runtime_unions(ast.parse(path.read_text(), filename=str(path)))
+        for line in runtime_unions(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
     ]
     assert failures == []
 

@@ -12,10 +12,10 @@ import pytest
 from isolated import run_cli
 
 from SegTruthLogic import Session
-from SegTruthLogic.metrics import dice
-from SegTruthLogic.segmentation_io import load_segmentation
-from SegTruthLogic.segments import find_segment, segment_ids, segment_mask
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.core.metrics import dice
+from SegTruthLogic.scene.segmentation_io import load_segmentation
+from SegTruthLogic.scene.segments import find_segment, segment_ids, segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"```(\w*)\n(.*?)```", re.S)

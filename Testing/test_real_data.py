@@ -10,11 +10,11 @@ import SimpleITK as sitk
 import slicerio
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.segmentation_io import load_segmentation
-from SegTruthLogic.segments import find_segment, segment_mask
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segmentation_io import load_segmentation
+from SegTruthLogic.scene.segments import find_segment, segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 
 
 def by_name(segmentation: dict) -> dict[str, dict]:

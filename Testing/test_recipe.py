@@ -8,7 +8,7 @@ import SimpleITK as sitk
 
 from SegTruthLogic import SegTruthError
 from SegTruthLogic.cli import main
-from SegTruthLogic.recipe import Recipe
+from SegTruthLogic.workflow.recipe import Recipe
 
 
 def write(path, text):

@@ -10,12 +10,13 @@ import SimpleITK as sitk
 from conftest import write_volume
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import Grid, move_array
-from SegTruthLogic.labels import LabelTable
-from SegTruthLogic.segmentation_io import load_segmentation
-from SegTruthLogic.segments import find_segment, segment_ids, segment_info, segment_mask
-from SegTruthLogic.volumes import load_volume, source_grid
+from SegTruthLogic.core.geometry import Grid, move_array
+from SegTruthLogic.core.labels import LabelTable
+from SegTruthLogic.core.sources import source_grid
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segmentation_io import load_segmentation
+from SegTruthLogic.scene.segments import find_segment, segment_ids, segment_info, segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 
 TABLE = LabelTable.from_csv("name,value,color\nliver,3,#aa0000\nspleen,7,#00aa00\nkidney,9,#0000aa\n", "organs.csv")
 GEOMETRY = {"spacing": (0.7, 1.1, 2.5), "origin": (12.0, -30.0, 5.0)}

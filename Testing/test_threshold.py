@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.segments import find_segment, new_segmentation, segment_ids, segment_mask
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.scene.editing import EditOptions
+from SegTruthLogic.scene.segments import find_segment, new_segmentation, segment_ids, segment_mask
+from SegTruthLogic.scene.volumes import load_volume, volume_from_array
 from SegTruthLogic.tools.threshold import auto_threshold, threshold
-from SegTruthLogic.volumes import load_volume, volume_from_array
 
 
 def count(session, seg, volume, name):

@@ -296,7 +296,7 @@ def test_rebuild_the_lungs_in_the_browser(served, page, shots, tmp_path, ct_ches
     # And they are lungs: slicerio's reference segmentation of this CT agrees.
     import slicerio
 
-    from SegTruthLogic.metrics import dice
+    from SegTruthLogic.core.metrics import dice
 
     reference = slicerio.read_segmentation(str(ct_chest[1]))
     for name, value in (("right lung", 1), ("left lung", 2)):
@@ -307,13 +307,13 @@ def test_rebuild_the_lungs_in_the_browser(served, page, shots, tmp_path, ct_ches
 def replay(image: Path, seeds: Path) -> np.ndarray:
     """SegTruth's tools headless on the browser's seeds: grow inside the air (its intensity range, which is what
     the browser's air segment holds), keep the largest islands."""
-    from SegTruthLogic.export import labels_on_source_grid
-    from SegTruthLogic.segmentation_io import load_segmentation
-    from SegTruthLogic.segments import table_from_segmentation
-    from SegTruthLogic.session import Session
+    from SegTruthLogic.scene.export import labels_on_source_grid
+    from SegTruthLogic.scene.segmentation_io import load_segmentation
+    from SegTruthLogic.scene.segments import table_from_segmentation
+    from SegTruthLogic.scene.session import Session
+    from SegTruthLogic.scene.volumes import load_volume
     from SegTruthLogic.tools.grow import grow_from_seeds
     from SegTruthLogic.tools.islands import keep_largest_island
-    from SegTruthLogic.volumes import load_volume
 
     session = Session.new_headless()
     ct = load_volume(session, image)
@@ -336,9 +336,9 @@ def small_case(path: Path) -> np.ndarray:
 def test_a_bad_case_says_one_sentence_and_the_server_goes_on(tmp_path, page, ct_chest):
     """Among good cases, one whose .seg.nrrd is cut short (it would abort Slicer's own reader) and one missing."""
     from SegTruthLogic import SegTruthError
-    from SegTruthLogic.segmentation_io import load_segmentation
-    from SegTruthLogic.session import Session
-    from SegTruthLogic.volumes import load_volume
+    from SegTruthLogic.scene.segmentation_io import load_segmentation
+    from SegTruthLogic.scene.session import Session
+    from SegTruthLogic.scene.volumes import load_volume
 
     expect = sync_api.expect
     folder = tmp_path / "cases"

@@ -137,8 +137,8 @@ def test_save_writes_both_files_on_the_source_grid_and_never_overwrites_others(c
     pytest.importorskip("trame_slicer")
     import slicerio
 
-    from SegTruthLogic.labels import LabelTable
-    from SegTruthLogic.segments import find_segment, set_segment_mask
+    from SegTruthLogic.core.labels import LabelTable
+    from SegTruthLogic.scene.segments import find_segment, set_segment_mask
     from SegTruthLogic.web.cases import SAMPLE_LABELS
     from SegTruthLogic.web.workspace import Workspace
 
@@ -191,7 +191,7 @@ def test_the_app_runs_a_whole_annotation_without_a_browser(chest_folder, monkeyp
     monkeypatch.setenv("TRAME_ARGS", "")
     from trame.app import get_server
 
-    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.core.labels import LabelTable
     from SegTruthLogic.web.app import SegTruthWebApp
     from SegTruthLogic.web.cases import SAMPLE_LABELS
 
@@ -302,7 +302,7 @@ def bad_middle_case(folder: Path, kind: str, reference_seg: Path) -> str:
 
 def label_boxes(ws, array: np.ndarray) -> None:
     """Put the box into segment 'bone' (value 3 in the sample table) as one undoable edit."""
-    from SegTruthLogic.segments import find_segment, set_segment_mask
+    from SegTruthLogic.scene.segments import find_segment, set_segment_mask
 
     with ws.record():
         set_segment_mask(ws.session, ws.segmentation, find_segment(ws.segmentation, "bone"), array > 0, ws.volume)
@@ -322,7 +322,7 @@ def seg_content(data: bytes, folder: Path) -> tuple[list, bytes]:
 def clean_saves(tmp_path_factory) -> dict[str, bytes]:
     """Cases a and c saved by a server that never met a bad file: the bytes every save must match."""
     pytest.importorskip("trame_slicer")
-    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.core.labels import LabelTable
     from SegTruthLogic.web.cases import SAMPLE_LABELS
     from SegTruthLogic.web.workspace import Workspace
 
@@ -348,7 +348,7 @@ def test_a_bad_case_shows_one_sentence_and_the_others_open_edit_and_save(
     monkeypatch.setenv("TRAME_ARGS", "")
     from trame.app import get_server
 
-    from SegTruthLogic.labels import LabelTable
+    from SegTruthLogic.core.labels import LabelTable
     from SegTruthLogic.web.app import SegTruthWebApp
     from SegTruthLogic.web.cases import SAMPLE_LABELS
 

@@ -21,11 +21,11 @@ pytest.importorskip(
 from slicer.util import arrayFromVolume
 
 from SegTruthLogic import Cancelled, SegTruthError
-from SegTruthLogic.editing import EditOptions
-from SegTruthLogic.geometry import Grid
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.labels import Label, LabelTable
 from SegTruthLogic.inference.jobs import Outcome
-from SegTruthLogic.labels import Label, LabelTable
-from SegTruthLogic.segments import (
+from SegTruthLogic.scene.editing import EditOptions
+from SegTruthLogic.scene.segments import (
     find_segment,
     import_labelmap,
     segment_ids,
@@ -322,7 +322,7 @@ def test_auto_segment_cancel_writes_nothing(ws):
     runner = FakeRunner(steps=50, wait=gate)
     effect = AutoSegmentEffect(runner, "fake-model")
     previewer = Previewer(ws)
-    from SegTruthLogic.progress import CancelToken
+    from SegTruthLogic.core.progress import CancelToken
 
     token = CancelToken()
     token.cancel()

@@ -11,10 +11,10 @@ import glob
 from dataclasses import replace
 from pathlib import Path
 
-from ..atomic import full_suffix
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import IMAGE_SUFFIXES
 from ..dataset.manifest import CaseEntry, check_case_id, list_manifest
-from ..errors import SegTruthError
-from ..formats import IMAGE_SUFFIXES
 
 
 def batch_cases(source: str | Path) -> list[CaseEntry]:

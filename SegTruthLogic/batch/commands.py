@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import Cancelled, SegTruthError
-from ..progress import CancelToken, progress_bar
+from ..core.errors import Cancelled, SegTruthError
+from ..core.progress import CancelToken, progress_bar
 
 Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 EXIT_ERROR = 1

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+from ..core.errors import SegTruthError
+from ..core.progress import CancelToken
 from ..dataset.manifest import CaseEntry
-from ..errors import SegTruthError
-from ..progress import CancelToken
 from .state import FAILED, CaseState, now, read_state, write_case_folder, write_failed_case
 from .work import BatchJob, limit_threads
 

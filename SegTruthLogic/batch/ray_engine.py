@@ -16,10 +16,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.errors import SegTruthError
+from ..core.progress import CancelToken
 from ..dataset.manifest import CaseEntry
-from ..errors import SegTruthError
 from ..inference.recipe_step import recipe_models
-from ..progress import CancelToken
 from .local import record_crash
 from .state import STATE_FILE, CaseState, write_case_folder
 from .work import BatchJob, limit_threads

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import SegTruthError
+from ..core.formats import check_output_path
+from ..core.progress import CancelToken, ProgressCallback, report
 from ..dataset.manifest import CaseEntry
-from ..errors import SegTruthError
-from ..formats import check_output_path
-from ..progress import CancelToken, ProgressCallback, report
 from .cases import batch_cases
 from .state import (
     DONE,
@@ -90,7 +90,7 @@ def run_batch(
     processes (``engine="local"``) or runs up to N cases at once on a Ray instance started here
     (``engine="ray"`` without ``address``; with one, as many as the cluster fits).
     """
-    from ..recipe import Recipe
+    from ..workflow.recipe import Recipe
 
     if engine not in ENGINES:
         raise SegTruthError(f"Unknown batch engine {engine!r}; use one of {', '.join(ENGINES)}.")

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_text
-from ..errors import SegTruthError
+from ..core.atomic import atomic_write_text
+from ..core.errors import SegTruthError
 
 STATE_FILE = "case.json"
 LOG_FILE = "case.log"
@@ -102,7 +102,7 @@ def write_case_folder(outdir: Path, case: str, fill: Callable[[Path], CaseState]
 
     ``case.json`` is written last, inside the new folder, so the rename publishes outputs and record together.
     """
-    from ..atomic import atomic_folder
+    from ..core.atomic import atomic_folder
 
     with atomic_folder(outdir / case, overwrite=True) as folder:
         state = fill(folder)

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..core.errors import Cancelled, SegTruthError
+from ..core.progress import CancelToken
 from ..dataset.manifest import CaseEntry
-from ..errors import Cancelled, SegTruthError
-from ..progress import CancelToken
-from ..recipe import TOOLS
+from ..workflow.recipe import TOOLS
 from .state import DONE, FAILED, LOG_FILE, CaseState, now
 
 THREAD_VARIABLES = (
@@ -105,7 +105,7 @@ class Worker:
 
     def __post_init__(self) -> None:
         from ..inference.recipe_step import override_device
-        from ..session import Session
+        from ..scene.session import Session
 
         TOOLS.update(dict(self.job.tools))
         override_device(self.job.device)
@@ -144,9 +144,9 @@ class Worker:
 
     # -- loading --------------------------------------------------------------------------------------------
     def _load(self, entry: CaseEntry, session) -> _Loaded:
-        from ..case import Case
         from ..inference.recipe_step import CHANNEL_REFERENCE
-        from ..volumes import load_volume
+        from ..scene.case import Case
+        from ..scene.volumes import load_volume
 
         start = time.perf_counter()
         result = _Loaded()

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import SimpleITK as sitk
 
-from ..atomic import full_suffix
-from ..errors import SegTruthError
-from ..export import export, labels_on_source_grid, write_array, write_seg_nrrd
-from ..formats import IMAGE_SUFFIXES, ExportFormat
-from ..geometry import Grid, index_map, move_array
-from ..labels import LabelTable
-from ..segments import segment_ids, table_from_segmentation
-from ..session import Session
-from ..volumes import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE, source_grid
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import IMAGE_SUFFIXES, ExportFormat
+from ..core.geometry import Grid, index_map, move_array
+from ..core.labels import LabelTable
+from ..core.sources import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE, source_grid
+from ..scene.export import export, labels_on_source_grid, write_array, write_seg_nrrd
+from ..scene.segments import segment_ids, table_from_segmentation
+from ..scene.session import Session
 from .manifest import CaseEntry
 from .nnunet import check_consecutive, dataset_folder_name, export_nnunet, read_dataset_json
 

@@ -17,15 +17,16 @@ from typing import Optional
 import numpy as np
 from slicer.util import arrayFromVolume
 
-from ..errors import SegTruthError
-from ..export import labels_on_source_grid, write_array
-from ..geometry import Grid, move_array
-from ..labels import Label, LabelTable
-from ..progress import CancelToken, ProgressCallback, report
-from ..segmentation_io import load_segmentation
-from ..segments import table_from_segmentation
-from ..session import Session
-from ..volumes import load_volume, source_grid
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid, move_array
+from ..core.labels import Label, LabelTable
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..core.sources import source_grid
+from ..scene.export import labels_on_source_grid, write_array
+from ..scene.segmentation_io import load_segmentation
+from ..scene.segments import table_from_segmentation
+from ..scene.session import Session
+from ..scene.volumes import load_volume
 from .manifest import CaseEntry
 
 

@@ -12,19 +12,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ..atomic import Outputs
-from ..errors import SegTruthError
-from ..progress import progress_bar
+from ..core.atomic import Outputs
+from ..core.errors import SegTruthError
+from ..core.progress import progress_bar
 
 
 def _session():
-    from ..session import Session
+    from ..scene.session import Session
 
     return Session.create()
 
 
 def _table(args: argparse.Namespace):
-    from ..labels import LabelTable
+    from ..core.labels import LabelTable
 
     return LabelTable.read(args.labels) if getattr(args, "labels", None) else None
 
@@ -156,7 +156,7 @@ def cmd_crop(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ..atomic import atomic_write_text
+    from ..core.atomic import atomic_write_text
     from .compare import compare_segmentations
 
     with Outputs(inputs=[args.a, args.b, args.image, args.labels]) as outputs:

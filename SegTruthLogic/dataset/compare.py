@@ -17,17 +17,18 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import full_suffix
-from ..errors import SegTruthError
-from ..formats import SEGMENTATION_SUFFIX
-from ..geometry import Grid, grid_difference, index_map, move_array
-from ..labels import LabelTable
-from ..metrics import dice
-from ..nrrd import check_nrrd_complete
-from ..segmentation_io import load_segmentation
-from ..segments import segment_ids, segment_mask
-from ..session import Session
-from ..volumes import image_information, load_volume, source_grid, volume_from_array
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import SEGMENTATION_SUFFIX
+from ..core.geometry import Grid, grid_difference, index_map, move_array
+from ..core.labels import LabelTable
+from ..core.metrics import dice
+from ..core.nrrd import check_nrrd_complete
+from ..core.sources import source_grid
+from ..scene.segmentation_io import load_segmentation
+from ..scene.segments import segment_ids, segment_mask
+from ..scene.session import Session
+from ..scene.volumes import image_information, load_volume, volume_from_array
 from .surface import surface_distances
 
 

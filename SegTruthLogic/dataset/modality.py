@@ -14,9 +14,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import full_suffix
-from ..dicom import list_dicom_series
-from ..errors import SegTruthError
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..scene.dicom import list_dicom_series
 from .manifest import CaseEntry
 
 UNKNOWN_MODALITY = "zscore"

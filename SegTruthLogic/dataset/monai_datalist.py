@@ -15,11 +15,11 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import atomic_folder, atomic_write_text, check_output_file, full_suffix
-from ..errors import SegTruthError
-from ..labels import LabelTable
-from ..progress import CancelToken, ProgressCallback, report
-from ..session import Session
+from ..core.atomic import atomic_folder, atomic_write_text, check_output_file, full_suffix
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..scene.session import Session
 from .cases import DatasetLabels, write_cases
 from .manifest import CaseEntry
 

@@ -17,11 +17,11 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..atomic import atomic_folder, atomic_write_text
-from ..errors import SegTruthError
-from ..labels import LabelTable
-from ..progress import CancelToken, ProgressCallback, report
-from ..session import Session
+from ..core.atomic import atomic_folder, atomic_write_text
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..scene.session import Session
 from .cases import DatasetLabels, write_cases
 from .manifest import CaseEntry
 from .modality import channel_names_for
@@ -94,7 +94,7 @@ def export_nnunet(
     Modality, a dcm2niix sidecar), else ``zscore``; with ``require_channel_names`` an unrecorded modality is
     an error instead (see :mod:`.modality`).
 
-    ``staged``: build the folder there instead, a path an :class:`~SegTruthLogic.atomic.Outputs` transaction
+    ``staged``: build the folder there instead, a path an :class:`~SegTruthLogic.core.atomic.Outputs` transaction
     publishes as ``raw_folder/DatasetNNN_Name`` together with the command's other outputs.
     """
     raw_folder = Path(raw_folder)

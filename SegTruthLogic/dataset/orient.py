@@ -14,8 +14,8 @@ from itertools import permutations
 
 import numpy as np
 
-from ..errors import SegTruthError
-from ..geometry import Grid, move_array
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid, move_array
 
 VIEWS = ("sagittal", "coronal", "axial")  # the view across display axis 0 (L), 1 (P), 2 (S)
 _LPS_IN_RAS = np.array([[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]]).T  # columns: L, P, S in RAS

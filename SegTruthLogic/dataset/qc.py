@@ -15,9 +15,9 @@ import vtk
 from vtk.util import numpy_support
 from vtkmodules.vtkRenderingFreeType import vtkFreeTypeTools
 
-from ..atomic import atomic_write
-from ..geometry import Grid
-from ..labels import LabelTable, default_color
+from ..core.atomic import atomic_write
+from ..core.geometry import Grid
+from ..core.labels import LabelTable, default_color
 from .orient import display_layout, view_axis, view_slice, view_spacing
 
 BACKGROUND = (24, 24, 28)

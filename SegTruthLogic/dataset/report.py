@@ -20,14 +20,14 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..atomic import Outputs, atomic_folder, atomic_write_text, full_suffix
-from ..errors import SegTruthError
-from ..formats import SEGMENTATION_SUFFIX
-from ..geometry import LPS_TO_RAS, Grid, grid_difference, index_map, move_array
-from ..labels import Label, LabelTable, color_hex, default_color
-from ..progress import CancelToken, ProgressCallback, report
-from ..session import Session
-from ..volumes import check_image_file
+from ..core.atomic import Outputs, atomic_folder, atomic_write_text, full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import SEGMENTATION_SUFFIX
+from ..core.geometry import LPS_TO_RAS, Grid, grid_difference, index_map, move_array
+from ..core.labels import Label, LabelTable, color_hex, default_color
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..scene.session import Session
+from ..scene.volumes import check_image_file
 from .cases import read_case
 from .manifest import CaseEntry, read_cases
 from .nnunet import read_dataset_json

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_folder, atomic_write_text
-from ..export import export, write_array
-from ..geometry import Grid
-from ..sample_data import ct_chest_paths
-from ..segmentation_io import load_segmentation
-from ..session import Session
-from ..volumes import load_volume
+from ..core.atomic import atomic_folder, atomic_write_text
+from ..core.geometry import Grid
+from ..core.sample_data import ct_chest_paths
+from ..scene.export import export, write_array
+from ..scene.segmentation_io import load_segmentation
+from ..scene.session import Session
+from ..scene.volumes import load_volume
 from .cases import read_case
 from .crop import crop_case
 from .manifest import CaseEntry

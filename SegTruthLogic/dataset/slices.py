@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_folder, atomic_write, atomic_write_text
-from ..errors import SegTruthError
-from ..export import write_array
-from ..labels import LabelTable
-from ..progress import CancelToken, ProgressCallback, report
-from ..session import Session
+from ..core.atomic import atomic_folder, atomic_write, atomic_write_text
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..scene.export import write_array
+from ..scene.session import Session
 from .cases import DatasetLabels, read_case
 from .manifest import CaseEntry
 from .orient import display_layout, slab_grid, view_axis, view_slice, view_spacing

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import SegTruthError
+from ..core.errors import SegTruthError
 
 _MARGIN = 4  # voxels kept around the masks so the smoothing sees background on every side
 

@@ -3,6 +3,7 @@
 Importing this package needs no Qt and no torch, so the panel can list models and ask before installing.
 """
 
+from ..core.formats import ExportFormat
 from ..dataset.case_export import (
     ExportPlan,
     ExportResult,
@@ -10,7 +11,6 @@ from ..dataset.case_export import (
     dicom_source_from_attributes,
     dicom_source_from_database,
 )
-from ..formats import ExportFormat
 from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
 from .controller import VIEW_WIDGETS, Control, ModelChoice, PanelController, PanelView
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor

@@ -12,13 +12,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import slicer_deps
+from ..core import slicer_deps
+from ..core.errors import Cancelled, SegTruthError
+from ..core.labels import LabelTable
 from ..dataset.case_export import DicomSource, ExportPlan, ExportResult, dicom_source_from_attributes, run_export
-from ..errors import Cancelled, SegTruthError
 from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner
-from ..labels import LabelTable
-from ..segments import segment_ids
-from ..session import RESOURCES, Session
+from ..scene.segments import segment_ids
+from ..scene.session import RESOURCES, Session
 from .exporting import plan_export, table_for
 from .label_rows import LabelTableEditor
 from .state import RunState, RunStateMachine
@@ -180,7 +180,7 @@ class PanelController:
     def ensure_segmentation(self, p) -> None:
         """A chosen volume without a segmentation gets a new, empty one on its grid (the editor needs one)."""
         if p.inputVolume is not None and p.segmentation is None and not self.run.busy:
-            from ..segments import new_segmentation
+            from ..scene.segments import new_segmentation
 
             p.segmentation = new_segmentation(self.session, p.inputVolume)
 

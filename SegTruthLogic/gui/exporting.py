@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.labels import LabelTable
 from ..dataset.case_export import DicomSource, ExportPlan, NnunetTarget, dicom_source_from_attributes, plan_case_export
-from ..labels import LabelTable
-from ..segments import table_from_segmentation
+from ..scene.segments import table_from_segmentation
 from .label_rows import LabelTableEditor
 
 

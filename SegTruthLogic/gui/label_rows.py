@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from ..errors import SegTruthError
-from ..labels import LabelTable, color_hex, default_color
-from ..segments import LABEL_VALUE_TAG, TERMINOLOGY_TAG, add_segment, segment_ids, table_from_segmentation
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable, color_hex, default_color
+from ..scene.segments import LABEL_VALUE_TAG, TERMINOLOGY_TAG, add_segment, segment_ids, table_from_segmentation
 
 COLUMNS = ("name", "value", "color", "terminology")
 TERMINOLOGY_HELP = "category | type [| modifier], each SCHEME^VALUE^MEANING (e.g. SCT^39607008^Lung)"

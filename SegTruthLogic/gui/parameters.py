@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 
-from ..formats import ExportFormat
+from ..core.formats import ExportFormat
 from .options import Device, default_nnunet_folder
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import slicer_deps
+from ..core import slicer_deps
 
 # Everything the suite exercises: tools, recipes, inference, DICOM SEG, and the test tools themselves.
 SUITE_FEATURES = ["tests", "inference", "recipes", "grow", "dicom_seg"]

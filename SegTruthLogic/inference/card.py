@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import SegTruthError
-from ..labels import Label, LabelTable, label_from_mapping
-from ..textfile import parse_json, read_text
+from ..core.errors import SegTruthError
+from ..core.labels import Label, LabelTable, label_from_mapping
+from ..core.textfile import parse_json, read_text
 
 FORMATS = ("nnunet", "torchscript", "monai_bundle", "monai_network")
 ORIENTATIONS = ("file", "RAS", "LPS")

@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..atomic import atomic_write_text
-from ..errors import SegTruthError
-from ..labels import LabelTable
-from ..progress import CancelToken, ProgressCallback
-from ..session import RESOURCES
-from ..textfile import parse_json, read_text
+from ..core.atomic import atomic_write_text
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable
+from ..core.progress import CancelToken, ProgressCallback
+from ..core.textfile import parse_json, read_text
+from ..scene.session import RESOURCES
 from .card import ModelCard, read_card
 from .weights import resolve
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ..errors import SegTruthError
+from ..core.errors import SegTruthError
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTOCOLS = tuple(bytes([0x80, p]) for p in range(2, 6))  # a legacy torch.save file starts as a pickle

@@ -12,9 +12,9 @@ import signal
 import sys
 from collections.abc import Callable
 
-from ..atomic import Outputs
-from ..errors import SegTruthError
-from ..progress import progress_bar
+from ..core.atomic import Outputs
+from ..core.errors import SegTruthError
+from ..core.progress import progress_bar
 
 Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 
@@ -45,8 +45,8 @@ def _printer(quiet: bool, as_json: bool) -> Callable[[float, str], None] | None:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from ..case import Case
-    from ..formats import check_output_path
+    from ..core.formats import check_output_path
+    from ..scene.case import Case
     from .catalog import load_model
     from .engine import segment
 
@@ -92,7 +92,7 @@ def add_commands(sub, command: Command) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The subprocess worker's entry: one JSON event per line on stdout, one error line on stderr."""
-    from ..errors import Cancelled
+    from ..core.errors import Cancelled
 
     parser = argparse.ArgumentParser(prog="segtruth-worker")
     add_segment_arguments(parser)

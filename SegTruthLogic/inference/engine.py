@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from slicer.util import arrayFromVolume
 
-from ..errors import SegTruthError
-from ..geometry import Grid, move_array
-from ..labels import LabelTable
-from ..progress import CancelToken, ProgressCallback, report
-from ..segments import ensure_segment, import_labelmap, new_segmentation
-from ..volumes import check_finite, source_grid
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid, move_array
+from ..core.intensities import check_finite
+from ..core.labels import LabelTable
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..core.sources import source_grid
+from ..scene.segments import ensure_segment, import_labelmap, new_segmentation
 from .model import LoadedModel
 from .preprocessing import postprocess
 from .sliding_window import SlidingWindow

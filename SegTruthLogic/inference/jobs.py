@@ -2,7 +2,7 @@
 
 The controller only knows ``JobRunner.start(request) -> JobHandle``; the handle is polled from the GUI's timer
 (``done``, ``progress()``), cancelled from any thread, and ``finish()`` is called once, on the main thread,
-to put the result into MRML (which is not thread-safe). The jobs run on ``SegTruthLogic.jobs``; a runner of
+to put the result into MRML (which is not thread-safe). The jobs run on ``SegTruthLogic.core.jobs``; a runner of
 the process back end fits the same protocol.
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .. import jobs
-from ..labels import LabelTable
-from ..progress import CancelToken
+from ..core import jobs
+from ..core.labels import LabelTable
+from ..core.progress import CancelToken
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class InferenceThreadRunner:
         self.session = session
 
     def start(self, request: AutoSegmentRequest) -> InferenceHandle:
-        from ..inference import run_in_thread  # imports torch: only once dependencies are there
+        from . import run_in_thread  # imports torch: only once dependencies are there
 
         job = run_in_thread(request.volume, request.model, device=request.device, tta=request.tta)
         return InferenceHandle(job, self.session, request)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..geometry import Grid
+from ..core.geometry import Grid
 from .card import ModelCard
 from .preprocessing import Prepared, prepare, restore
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ..errors import SegTruthError
-from ..geometry import Grid, move_array
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid, move_array
 from .card import ModelCard
 from .resampling import resize_to
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import SegTruthError
-from ..progress import CancelToken, ProgressCallback
+from ..core.errors import SegTruthError
+from ..core.progress import CancelToken, ProgressCallback
 
 _MODELS: dict[str, Any] = {}  # model key -> LoadedModel
 _DEVICE_OVERRIDE: str | None = None

@@ -4,7 +4,7 @@ A thread shares the scene's process: the arrays are read on the main thread, the
 and ``apply`` puts the result into MRML on the main thread again (MRML is not thread-safe). A subprocess
 (``python -m SegTruthLogic.inference.worker``) reads and writes files; cancelling it ends the process and all it started,
 which frees all of their GPU memory at once, and its output appears atomically or not at all.
-Both run on ``SegTruthLogic.jobs`` and give an ``InferenceJob`` to poll for progress (e.g. from a Qt timer) and to cancel.
+Both run on ``SegTruthLogic.core.jobs`` and give an ``InferenceJob`` to poll for progress (e.g. from a Qt timer) and to cancel.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import SegTruthError
-from ..geometry import Grid, move_array
-from ..jobs import Job, ProcessJob, ThreadJob
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid, move_array
+from ..core.jobs import Job, ProcessJob, ThreadJob
 
 
 class InferenceJob:
@@ -57,7 +57,7 @@ class InferenceJob:
         """Main thread only: put a thread job's labels into a segmentation node (created if None); returns it."""
         import types
 
-        from ..segments import ensure_segment, import_labelmap, new_segmentation
+        from ..scene.segments import ensure_segment, import_labelmap, new_segmentation
 
         result = self.wait()
         volume = self._context.get("volume")
@@ -76,7 +76,7 @@ def run_in_thread(volume_node, model, device: str = "auto", tta: bool = False, b
     """Start inference on a volume node in a worker thread; call ``job.apply()`` on the main thread when done."""
     from slicer.util import arrayFromVolume
 
-    from ..volumes import source_grid
+    from ..core.sources import source_grid
     from .catalog import load_model
     from .engine import predict
 

@@ -22,8 +22,8 @@ import torch
 from scipy import ndimage
 from torch.nn import functional
 
-from ..errors import SegTruthError
-from ..progress import CancelToken, ProgressCallback, report
+from ..core.errors import SegTruthError
+from ..core.progress import CancelToken, ProgressCallback, report
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 

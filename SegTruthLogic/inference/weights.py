@@ -18,8 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..errors import SegTruthError
-from ..progress import CancelToken, ProgressCallback, report
+from ..core.errors import SegTruthError
+from ..core.progress import CancelToken, ProgressCallback, report
 
 CHUNK = 1 << 20
 

@@ -26,13 +26,13 @@ from typing import Union
 
 import numpy as np
 
-from ..editing import DEFAULT_OPTIONS, EditOptions, apply_mask
-from ..errors import SegTruthError
-from ..geometry import Grid
-from ..jobs import ProcessJob
-from ..progress import CancelToken, ProgressCallback, report
-from ..segments import find_segment, segment_ids, segment_mask
-from ..session import Session
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid
+from ..core.jobs import ProcessJob
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..scene.editing import DEFAULT_OPTIONS, EditOptions, apply_mask
+from ..scene.segments import find_segment, segment_ids, segment_mask
+from ..scene.session import Session
 
 Axis = Union[int, str, None]  # evaluated: Python 3.9 has no int | str
 

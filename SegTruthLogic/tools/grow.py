@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 from slicer.util import arrayFromVolume
 
-from ..errors import SegTruthError
-from ..geometry import Grid
-from ..progress import CancelToken, ProgressCallback
-from ..segments import find_segment, segment_ids, segment_mask, set_segment_mask
-from ..session import Session
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid
+from ..core.progress import CancelToken, ProgressCallback
+from ..scene.segments import find_segment, segment_ids, segment_mask, set_segment_mask
+from ..scene.session import Session
 from .grow_kernel import DEFAULT_MARGIN, MAX_LABEL, GrowCut, _as_seed_map, grow_labels
 from .paint import sphere_mask, stroke_mask
 

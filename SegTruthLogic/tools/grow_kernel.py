@@ -21,9 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from ..errors import Cancelled, SegTruthError
-from ..progress import CancelToken, ProgressCallback, report
-from ..volumes import check_finite
+from ..core.errors import Cancelled, SegTruthError
+from ..core.intensities import check_finite
+from ..core.progress import CancelToken, ProgressCallback, report
 from .prefetch import prefetch
 
 MAX_LABEL = 65535

@@ -18,11 +18,11 @@ import math
 import numpy as np
 import slicer
 
-from ..editing import DEFAULT_OPTIONS, EditOptions, apply_mask
-from ..errors import SegTruthError
-from ..geometry import Grid
-from ..segments import add_segment, find_segment, image_array, oriented_image, segment_mask
-from ..session import Session
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid
+from ..scene.editing import DEFAULT_OPTIONS, EditOptions, apply_mask
+from ..scene.segments import add_segment, find_segment, image_array, oriented_image, segment_mask
+from ..scene.session import Session
 from .paint import Point, voxel_at
 
 

@@ -10,11 +10,11 @@ from typing import Literal
 
 import numpy as np
 
-from ..editing import EditOptions, Mode, apply_mask
-from ..errors import SegTruthError
-from ..geometry import Grid
-from ..segments import find_segment, segment_mask
-from ..session import Session
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid
+from ..scene.editing import EditOptions, Mode, apply_mask
+from ..scene.segments import find_segment, segment_mask
+from ..scene.session import Session
 
 Operation = Literal["copy", "union", "add", "intersect", "subtract", "invert", "clear", "fill"]
 

@@ -14,10 +14,10 @@ import math
 import numpy as np
 import slicer
 
-from ..editing import DEFAULT_OPTIONS, EditOptions, apply_mask
-from ..errors import SegTruthError
-from ..segments import find_segment, image_array, oriented_image, segment_mask
-from ..session import Session
+from ..core.errors import SegTruthError
+from ..scene.editing import DEFAULT_OPTIONS, EditOptions, apply_mask
+from ..scene.segments import find_segment, image_array, oriented_image, segment_mask
+from ..scene.session import Session
 
 
 def grown_mask(mask: np.ndarray, volume, margin_mm: float) -> np.ndarray:

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..editing import DEFAULT_OPTIONS, EditOptions, apply_mask
-from ..errors import SegTruthError
-from ..geometry import Grid
-from ..labels import LabelTable
-from ..segments import ensure_segment, find_segment
-from ..session import Session
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid
+from ..core.labels import LabelTable
+from ..scene.editing import DEFAULT_OPTIONS, EditOptions, apply_mask
+from ..scene.segments import ensure_segment, find_segment
+from ..scene.session import Session
 
 Point = Sequence[float]
 

@@ -6,12 +6,13 @@ import numpy as np
 import slicer
 from slicer.util import arrayFromVolume
 
-from ..editing import DEFAULT_OPTIONS, EditOptions, Mode, apply_mask
-from ..errors import SegTruthError
-from ..labels import LabelTable
-from ..segments import ensure_segment
-from ..session import Session
-from ..volumes import SOURCE_FILE_ATTRIBUTE, check_finite
+from ..core.errors import SegTruthError
+from ..core.intensities import check_finite
+from ..core.labels import LabelTable
+from ..core.sources import SOURCE_FILE_ATTRIBUTE
+from ..scene.editing import DEFAULT_OPTIONS, EditOptions, Mode, apply_mask
+from ..scene.segments import ensure_segment
+from ..scene.session import Session
 
 # Methods of vtkITKImageThresholdCalculator, by the names Slicer's Threshold effect shows.
 AUTO_METHODS = {

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..errors import SegTruthError
+from ..core.errors import SegTruthError
 from .commands import add_commands
 
 

@@ -16,10 +16,10 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from ..errors import Cancelled, SegTruthError
-from ..jobs import ThreadJob
-from ..labels import LabelTable
-from ..progress import CancelToken
+from ..core.errors import Cancelled, SegTruthError
+from ..core.jobs import ThreadJob
+from ..core.labels import LabelTable
+from ..core.progress import CancelToken
 from .cases import WebCase
 from .effects import BY_KEY, EFFECTS, BoundState, Effect, EffectSpec, Previewer
 from .panel import build_panel

@@ -17,12 +17,12 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..atomic import full_suffix
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import IMAGE_SUFFIXES
+from ..core.sample_data import ct_chest_paths
 from ..dataset.manifest import MANIFEST_NAMES, check_case_id, list_manifest
-from ..errors import SegTruthError
-from ..formats import IMAGE_SUFFIXES
-from ..sample_data import ct_chest_paths
-from ..session import RESOURCES
+from ..scene.session import RESOURCES
 
 SEGMENTATION_SUFFIX = ".seg.nrrd"
 LABELS_FOLDER = "labels"

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from ..errors import SegTruthError
+from ..core.errors import SegTruthError
 
 Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 
@@ -54,7 +54,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..labels import LabelTable
+    from ..core.labels import LabelTable
     from .cases import SAMPLE_LABELS, read_web_cases, sample_cases
 
     try:

@@ -12,11 +12,11 @@ from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import atomic_path
-from ..errors import SegTruthError
-from ..export import write_labelmap, write_seg_nrrd
-from ..labels import LabelTable
-from ..session import Session
+from ..core.atomic import atomic_path
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable
+from ..scene.export import write_labelmap, write_seg_nrrd
+from ..scene.session import Session
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

@@ -18,11 +18,11 @@ import numpy as np
 import slicer
 import vtk
 
-from ..editing import EditOptions
-from ..errors import SegTruthError
-from ..labels import Label, LabelTable, color_hex, default_color
-from ..segmentation_io import load_segmentation
-from ..segments import (
+from ..core.errors import SegTruthError
+from ..core.labels import Label, LabelTable, color_hex, default_color
+from ..scene.editing import EditOptions
+from ..scene.segmentation_io import load_segmentation
+from ..scene.segments import (
     LABEL_VALUE_TAG,
     add_segment,
     apply_table,
@@ -31,8 +31,8 @@ from ..segments import (
     segment_ids,
     table_from_segmentation,
 )
-from ..session import Session, load_segtruth_terminologies, quiet_vtk
-from ..volumes import load_volume
+from ..scene.session import Session, load_segtruth_terminologies, quiet_vtk
+from ..scene.volumes import load_volume
 from .cases import WebCase
 from .saving import OverwriteGuard, save_both
 
@@ -252,7 +252,7 @@ class Workspace:
         value = listed.value if listed and listed.value not in taken else max(taken | {0}) + 1
         rgb = listed.color if listed else default_color(value)
         if color:
-            from ..labels import parse_color
+            from ..core.labels import parse_color
 
             rgb = parse_color(color, f"segment {name!r}")
         label = Label(name, value, rgb, listed.terminology) if listed else Label(name, value, rgb)

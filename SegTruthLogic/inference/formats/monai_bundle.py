@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ...errors import SegTruthError
-from ...labels import Label, LabelTable, default_color
+from ...core.errors import SegTruthError
+from ...core.labels import Label, LabelTable, default_color
 from ..card import Inference, ModelCard, Preprocessing, read_card
 from ..model import LoadedModel
 from .monai_network import fit_weights, load_state_dict

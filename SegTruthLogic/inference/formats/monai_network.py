@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ...errors import SegTruthError
+from ...core.errors import SegTruthError
 from ..card import ModelCard
 from ..checkpoint import load_weights
 from ..model import LoadedModel

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from ...errors import SegTruthError
-from ...geometry import Grid
-from ...labels import Label, LabelTable, default_color
+from ...core.errors import SegTruthError
+from ...core.geometry import Grid
+from ...core.labels import Label, LabelTable, default_color
 from ..card import Inference, ModelCard, Preprocessing
 from ..checkpoint import load_weights
 from ..model import LoadedModel

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ...errors import SegTruthError
+from ...core.errors import SegTruthError
 
 _OPS = {
     "torch.nn.modules.conv.Conv2d": nn.Conv2d,

@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ...errors import Cancelled, SegTruthError
+from ...core.errors import Cancelled, SegTruthError
+from ...core.progress import CancelToken, ProgressCallback, report
 from ...inference.jobs import AutoSegmentRequest
-from ...progress import CancelToken, ProgressCallback, report
-from ...segments import LABEL_VALUE_TAG, segment_ids
+from ...scene.segments import LABEL_VALUE_TAG, segment_ids
 from ..testids import testid
 from ..workspace import Workspace
 from .base import BoundState, Effect, EffectSpec, Work

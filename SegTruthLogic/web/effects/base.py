@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Optional, TypeVar
 
-from ...errors import SegTruthError
-from ...progress import CancelToken, ProgressCallback
+from ...core.errors import SegTruthError
+from ...core.progress import CancelToken, ProgressCallback
 from ..workspace import Workspace
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from ...errors import SegTruthError
-from ...segments import segment_ids
+from ...core.errors import SegTruthError
+from ...scene.segments import segment_ids
 from ...tools.fill_between import fill_between_slices
 from ..testids import testid
 from ..workspace import Workspace

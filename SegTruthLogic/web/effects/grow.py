@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ...progress import CancelToken, ProgressCallback
-from ...segments import segment_ids
+from ...core.progress import CancelToken, ProgressCallback
+from ...scene.segments import segment_ids
 from ..testids import testid
 from ..workspace import Workspace
 from .base import BoundState, Effect, EffectSpec, Work, names

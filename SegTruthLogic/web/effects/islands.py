@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from ...errors import SegTruthError
+from ...core.errors import SegTruthError
 from ...tools import islands
 from ..testids import testid
 from ..workspace import Workspace

@@ -7,9 +7,9 @@ the preview (a new seed stroke), Apply refreshes the preview first.
 
 from __future__ import annotations
 
-from ...errors import Cancelled, SegTruthError
-from ...progress import CancelToken, ProgressCallback
-from ...segments import segment_ids
+from ...core.errors import Cancelled, SegTruthError
+from ...core.progress import CancelToken, ProgressCallback
+from ...scene.segments import segment_ids
 from ..workspace import Workspace
 from .base import Effect, Work
 

@@ -19,16 +19,16 @@ import vtk
 from slicer.util import arrayFromVolume
 from vtk.util import numpy_support
 
-from .atomic import full_suffix
-from .errors import SegTruthError
-from .geometry import Grid, move_array
-from .nrrd import check_nrrd_complete
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid, move_array
+from ..core.intensities import non_finite_error
+from ..core.nrrd import check_nrrd_complete
+from ..core.sources import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE
+from .dicom import load_dicom_series
 from .session import Session, quiet_vtk
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
-SOURCE_FILE_ATTRIBUTE = "SegTruth.SourceFile"
-SOURCE_GRID_ATTRIBUTE = "SegTruth.SourceGrid"
-
 # vtkSlicerVolumesLogic::AddArchetypeVolume loading options (bit flags).
 _LABELMAP, _SINGLE_FILE = 1, 4
 
@@ -80,25 +80,6 @@ def image_information(path: str | Path) -> sitk.ImageFileReader:
     except RuntimeError:
         raise SegTruthError(f"{path}: cannot be read as an image (corrupt or truncated header).") from None
     return reader
-
-
-def check_finite(values: np.ndarray, source: str | Path) -> None:
-    """SegTruth's one NaN rule: every intensity it computes on is finite.
-
-    NaN and infinity have no place in a threshold, a seed's statistics, a model's normalisation or a training
-    set, and each tool would otherwise treat them its own way; so an image holding any is refused where it is
-    read (only ``segtruth info`` describes such a file, counting them).
-    """
-    bad = int(values.size - np.count_nonzero(np.isfinite(values))) if values.dtype.kind == "f" else 0
-    if bad:
-        raise non_finite_error(source, bad)
-
-
-def non_finite_error(source: str | Path, count: int) -> SegTruthError:
-    return SegTruthError(
-        f"{source}: has {count} NaN or infinite voxels; SegTruth needs finite intensities, so replace them "
-        "(e.g. with the background value) first."
-    )
 
 
 def non_finite_voxels(path: str | Path, image: sitk.Image) -> int:
@@ -183,8 +164,6 @@ def load_volume(session: Session, path: str | Path, name: str | None = None, lab
     """Load a NIfTI/NRRD/MHA image (or a DICOM series folder) as a scalar (or labelmap) volume node."""
     path = Path(path)
     if path.is_dir():
-        from .dicom import load_dicom_series
-
         return load_dicom_series(session, path, name=name)
     image = check_image_file(path)
     bad = non_finite_voxels(path, image)
@@ -211,12 +190,6 @@ def load_volume(session: Session, path: str | Path, name: str | None = None, lab
     node.SetAttribute(SOURCE_FILE_ATTRIBUTE, str(path.resolve()))
     node.SetAttribute(SOURCE_GRID_ATTRIBUTE, file_grid.to_json())
     return node
-
-
-def source_grid(volume_node) -> Grid:
-    """The grid of the file a volume came from (its own grid when it came from DICOM or from memory)."""
-    text = volume_node.GetAttribute(SOURCE_GRID_ATTRIBUTE)
-    return Grid.from_json(text) if text else Grid.from_node(volume_node)
 
 
 def volume_from_array(session: Session, array: np.ndarray, grid: Grid, name: str = "volume", labelmap: bool = False):

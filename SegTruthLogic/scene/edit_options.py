@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .errors import SegTruthError
+from ..core.errors import SegTruthError
 
 EditableArea = Literal["everywhere", "inside", "outside_all", "inside_all", "outside_visible", "inside_visible"]
 Overwrite = Literal["all", "visible", "none"]

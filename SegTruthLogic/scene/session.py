@@ -20,7 +20,7 @@ import vtk
 
 def _resources() -> Path:
     """Resources/ beside the package in a checkout or a Slicer module; inside the package when pip-installed."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the package folder: this module is in scene/
     installed = here / "Resources"
     return installed if installed.is_dir() else here.parent / "Resources"
 

@@ -26,12 +26,12 @@ from typing import Any
 
 import yaml
 
-from .editing import EditOptions
-from .errors import SegTruthError
-from .labels import LabelTable, label_from_mapping
-from .parameters import check_value, type_hints
-from .progress import CancelToken, ProgressCallback, report
-from .textfile import parse_json, read_text
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable, label_from_mapping
+from ..core.parameters import check_value, type_hints
+from ..core.progress import CancelToken, ProgressCallback, report
+from ..core.textfile import parse_json, read_text
+from ..scene.editing import EditOptions
 
 # Step name -> "module:function" of the tool; each takes (session, segmentation_node, volume, ...).
 TOOLS: dict[str, str] = {
@@ -48,7 +48,7 @@ TOOLS: dict[str, str] = {
     "fill_between": "SegTruthLogic.tools.fill_between:fill_between_slices",
     "margin": "SegTruthLogic.tools.margin:margin",
     "logical": "SegTruthLogic.tools.logical:logical_operation",
-    "remove_segment": "SegTruthLogic.segments:remove_segment",
+    "remove_segment": "SegTruthLogic.scene.segments:remove_segment",
     "segment": "SegTruthLogic.inference.recipe_step:segment",
 }
 _INJECTED = {"session", "segmentation_node", "volume", "table", "progress", "cancel"}

@@ -22,8 +22,8 @@ import numpy as np
 import slicer
 import vtk
 
+from ..core.errors import SegTruthError
 from .edit_options import EDITABLE_AREAS, EditOptions, Mode
-from .errors import SegTruthError
 from .segments import find_segment, image_array, reference_image, segment_ids, segment_masks, set_segment_mask
 
 if TYPE_CHECKING:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .atomic import Outputs
-from .case import Case
-from .metrics import dice
-from .progress import ProgressCallback
+from ..core.atomic import Outputs
+from ..core.metrics import dice
+from ..core.progress import ProgressCallback
+from ..core.sample_data import ct_chest_paths
+from ..scene.case import Case
+from ..scene.segmentation_io import load_segmentation
+from ..scene.segments import find_segment, segment_mask
+from ..scene.session import RESOURCES
 from .recipe import Recipe
-from .sample_data import ct_chest_paths
-from .segmentation_io import load_segmentation
-from .segments import find_segment, segment_mask
-from .session import RESOURCES
 
 RECIPE = RESOURCES / "Recipes" / "chest_ct_demo.yaml"
 REFERENCE_BONE = ["ribs", "cervical vertebral column", "thoracic vertebral column", "lumbar vertebral column"]

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.formats import check_output_path
+from ..core.labels import LabelTable
 from .export import export
-from .formats import check_output_path
-from .labels import LabelTable
 from .segments import apply_table, new_segmentation, table_from_segmentation
 from .session import Session
 from .volumes import load_volume

@@ -17,10 +17,11 @@ import slicer
 import vtk
 from slicer.util import arrayFromVolume
 
-from .errors import SegTruthError
-from .geometry import Grid, matrix_to_numpy
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid, matrix_to_numpy
+from ..core.intensities import check_finite
+from ..core.sources import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE
 from .session import Session, quiet_vtk
-from .volumes import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE, check_finite
 
 SERIES_UID_ATTRIBUTE = "DICOM.SeriesInstanceUID"
 

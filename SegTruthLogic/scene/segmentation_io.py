@@ -16,15 +16,16 @@ import SimpleITK as sitk
 import slicer
 import vtk
 
-from .atomic import full_suffix
-from .errors import SegTruthError
-from .formats import IMAGE_SUFFIXES, SEGMENTATION_SUFFIX
-from .geometry import Grid, grid_difference, index_map, matrix_to_numpy, move_array
-from .labels import MAX_LABEL_VALUE, Label, LabelTable, default_color
-from .nrrd import check_nrrd_complete
+from ..core.atomic import full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import IMAGE_SUFFIXES, SEGMENTATION_SUFFIX
+from ..core.geometry import Grid, grid_difference, index_map, matrix_to_numpy, move_array
+from ..core.labels import MAX_LABEL_VALUE, Label, LabelTable, default_color
+from ..core.nrrd import check_nrrd_complete
+from ..core.sources import SOURCE_FILE_ATTRIBUTE, source_grid
 from .segments import apply_table, image_array, import_labelmap, new_segmentation, segment_ids, segment_mask
 from .session import Session, quiet_vtk
-from .volumes import SOURCE_FILE_ATTRIBUTE, check_image_file, source_grid
+from .volumes import check_image_file
 
 
 def load_segmentation(session: Session, path: str | Path, volume, table: LabelTable | None = None):

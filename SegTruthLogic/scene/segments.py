@@ -11,11 +11,11 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from .errors import SegTruthError
-from .geometry import Grid
-from .labels import Label, LabelTable, default_color
+from ..core.errors import SegTruthError
+from ..core.geometry import Grid
+from ..core.labels import Label, LabelTable, default_color
+from ..core.terminology import Terminology
 from .session import Session
-from .terminology import Terminology
 
 LABEL_VALUE_TAG = "SegTruth.LabelValue"
 TERMINOLOGY_TAG = "TerminologyEntry"

@@ -16,11 +16,12 @@ import numpy as np
 import SimpleITK as sitk
 import slicer
 
-from .atomic import Outputs, atomic_path, atomic_write, check_parent, full_suffix
-from .errors import SegTruthError
-from .formats import LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, check_output_path
-from .geometry import Grid, move_array
-from .labels import LabelTable
+from ..core.atomic import Outputs, atomic_path, atomic_write, check_parent, full_suffix
+from ..core.errors import SegTruthError
+from ..core.formats import LABELMAP_SUFFIXES, SEGMENTATION_SUFFIX, check_output_path
+from ..core.geometry import Grid, move_array
+from ..core.labels import LabelTable
+from ..core.sources import source_grid
 from .segments import (
     LABEL_VALUE_TAG,
     TERMINOLOGY_TAG,
@@ -32,7 +33,6 @@ from .segments import (
     table_from_segmentation,
 )
 from .session import Session, quiet_vtk
-from .volumes import source_grid
 
 
 def write_array(array: np.ndarray, grid: Grid, path: str | Path, overwrite: bool = True) -> Path:

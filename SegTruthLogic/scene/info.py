@@ -11,10 +11,10 @@ import slicer
 import vtk
 from slicer.util import arrayFromVolume
 
-from .atomic import full_suffix
+from ..core.atomic import full_suffix
+from ..core.geometry import LPS_TO_RAS, Grid, matrix_to_numpy
+from ..core.labels import color_hex
 from .dicom import read_dicom_series
-from .geometry import LPS_TO_RAS, Grid, matrix_to_numpy
-from .labels import color_hex
 from .segmentation_io import read_seg_nrrd
 from .segments import segment_ids, segment_info
 from .session import Session

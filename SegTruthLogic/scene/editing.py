@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import slicer
 
+from ..core.errors import SegTruthError
 from .edit_options import DEFAULT_OPTIONS, EditOptions, Mode
-from .errors import SegTruthError
 from .masking import area_constant, modify_segment
 from .segments import find_segment, oriented_image
 from .session import Session
