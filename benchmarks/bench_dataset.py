@@ -23,13 +23,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from SegTruthLogic import Session
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.labels import Label, LabelTable
 from SegTruthLogic.dataset.manifest import read_cases
 from SegTruthLogic.dataset.nnunet import export_nnunet
-from SegTruthLogic.export import export
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.labels import Label, LabelTable
-from SegTruthLogic.segmentation_io import load_segmentation
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segmentation_io import load_segmentation
+from SegTruthLogic.scene.volumes import load_volume
 
 TABLE = LabelTable(
     [Label("body", 1, (0.8, 0.6, 0.5)), Label("bone", 2, (0.9, 0.9, 0.8)), Label("lesion", 3, (0.9, 0.2, 0.2))]

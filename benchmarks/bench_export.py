@@ -17,11 +17,11 @@ import vtk
 from timing import best
 
 from SegTruthLogic import Session
-from SegTruthLogic.export import export
-from SegTruthLogic.labels import Label, LabelTable
-from SegTruthLogic.segments import add_segment, new_segmentation, set_segment_mask
-from SegTruthLogic.session import quiet_vtk
-from SegTruthLogic.volumes import load_volume
+from SegTruthLogic.core.labels import Label, LabelTable
+from SegTruthLogic.scene.export import export
+from SegTruthLogic.scene.segments import add_segment, new_segmentation, set_segment_mask
+from SegTruthLogic.scene.session import quiet_vtk
+from SegTruthLogic.scene.volumes import load_volume
 
 
 def main() -> None:

@@ -327,10 +327,10 @@ def _ratios(rows, ours: str, references) -> None:
 
 def _mrml(image: np.ndarray, seeds: np.ndarray, repeats: int) -> None:
     from SegTruthLogic import Session
-    from SegTruthLogic.geometry import Grid
-    from SegTruthLogic.segments import add_segment, new_segmentation, set_segment_mask
+    from SegTruthLogic.core.geometry import Grid
+    from SegTruthLogic.scene.segments import add_segment, new_segmentation, set_segment_mask
+    from SegTruthLogic.scene.volumes import volume_from_array
     from SegTruthLogic.tools.grow import grow_from_seeds
-    from SegTruthLogic.volumes import volume_from_array
 
     session = Session.new_headless()
     grid = Grid(tuple(reversed(image.shape)), np.diag([0.8, 0.8, 1.0, 1.0]))  # type: ignore[arg-type]

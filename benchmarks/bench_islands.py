@@ -15,9 +15,9 @@ import SimpleITK as sitk
 from timing import best
 
 from SegTruthLogic import Session
-from SegTruthLogic.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.islands import keep_largest_island, remove_small_islands
-from SegTruthLogic.volumes import load_volume
 
 
 def main() -> None:

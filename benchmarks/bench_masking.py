@@ -13,11 +13,11 @@ import numpy as np
 from timing import best
 
 from SegTruthLogic import Session
-from SegTruthLogic.editing import EditOptions, modify_with_editor_logic
-from SegTruthLogic.geometry import Grid
-from SegTruthLogic.masking import modify_segment
-from SegTruthLogic.segments import add_segment, new_segmentation, segment_mask, set_segment_mask
-from SegTruthLogic.volumes import volume_from_array
+from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.scene.editing import EditOptions, modify_with_editor_logic
+from SegTruthLogic.scene.masking import modify_segment
+from SegTruthLogic.scene.segments import add_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.volumes import volume_from_array
 
 SETTINGS = {
     "add, everywhere, overwrite all": ("add", EditOptions()),
