@@ -21,6 +21,7 @@ from ..core.atomic import full_suffix
 from ..core.errors import SegTruthError
 from ..core.formats import SEGMENTATION_SUFFIX
 from ..core.geometry import Grid, grid_difference, index_map, move_array
+from ..core.image_header import image_information
 from ..core.labels import LabelTable
 from ..core.metrics import dice
 from ..core.nrrd import check_nrrd_complete
@@ -28,7 +29,7 @@ from ..core.sources import source_grid
 from ..scene.segmentation_io import load_segmentation
 from ..scene.segments import segment_ids, segment_mask
 from ..scene.session import Session
-from ..scene.volumes import image_information, load_volume, volume_from_array
+from ..scene.volumes import load_volume, volume_from_array
 from .surface import surface_distances
 
 

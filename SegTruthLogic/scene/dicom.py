@@ -19,6 +19,7 @@ from slicer.util import arrayFromVolume
 
 from ..core.errors import SegTruthError
 from ..core.geometry import Grid, matrix_to_numpy
+from ..core.image_header import image_information
 from ..core.intensities import check_finite
 from ..core.sources import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE
 from .session import Session, quiet_vtk
@@ -51,13 +52,7 @@ class DicomSeries:
 
 
 def _header(path: Path) -> sitk.ImageFileReader:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise SegTruthError(f"{path}: is not a readable DICOM file (corrupt or truncated).") from None
-    return reader
+    return image_information(path, "is not a readable DICOM file (corrupt or truncated)")
 
 
 def _tag(reader: sitk.ImageFileReader, key: str) -> str:

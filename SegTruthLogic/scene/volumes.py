@@ -71,17 +71,6 @@ def check_image_file(path: str | Path) -> sitk.Image:
     return image
 
 
-def image_information(path: str | Path) -> sitk.ImageFileReader:
-    """ITK's reading of a file's header alone (grid, voxel type); a header ITK cannot parse is one sentence."""
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise SegTruthError(f"{path}: cannot be read as an image (corrupt or truncated header).") from None
-    return reader
-
-
 def non_finite_voxels(path: str | Path, image: sitk.Image) -> int:
     """How many voxels of the file are NaN or infinite.
 
