@@ -11,7 +11,7 @@ One import gives every step of a case, from loading to a training dataset::
     case.save("bone.nii.gz")                            # on ct.nrrd's exact grid
     export_case(s, ct, seg, "out", "case01")            # or as the panel's Export: QC picture, nnU-Net entry
 
-Every tool takes ``(session, segmentation_node, volume, ...)`` and works on MRML nodes, so a script does what
+Every tool, ``segment`` included, takes ``(session, segmentation_node, volume, ...)`` and works on MRML nodes, so a script does what
 the GUI does. Model inference (``segment``, ``load_model``) loads torch on first use only.
 """
 
@@ -69,14 +69,15 @@ def open_case(
     return Case.open(image, segmentation, labels, session)
 
 
-def segment(volume, model, segmentation=None, **options):
+def segment(session, segmentation, volume, model, **options):
     """Segment ``volume`` with ``model`` (a catalog name, a model folder or a loaded model) into ``segmentation``.
 
-    The segments get the model's label names, values, colours and terminology, on the image's exact voxels.
-    ``options``: ``device`` ("auto", "cpu", "cuda"), ``session``, ``tta``, ``progress``, ``cancel``,
-    ``batch_size``; see ``SegTruthLogic.inference.segment``.
+    The same ``(session, segmentation, volume, ...)`` as every tool; ``segmentation`` None makes a new node,
+    which is returned. The segments get the model's label names, values, colours and terminology, on the
+    image's exact voxels. ``options``: ``device`` ("auto", "cpu", "cuda"), ``tta``, ``batch_size``,
+    ``progress``, ``cancel``; see ``SegTruthLogic.inference.segment``.
     """
-    return inference.segment(volume, model, segmentation, **options)
+    return inference.segment(session, segmentation, volume, model, **options)
 
 
 def load_model(name_or_path: str | Path, **options):

@@ -87,7 +87,7 @@ def test_masks_are_aligned_with_the_image(session, tmp_path, name):
     path = write_volume(tmp_path / f"{name}.nrrd", array, origin=(-5.0, 12.0, 40.0), **GEOMETRIES[name])
     model = load_model(write_bright_model(tmp_path / "model"))
     volume = load_volume(session, path)
-    segmentation = segment(volume, model, session=session, device="cpu")
+    segmentation = segment(session, None, volume, model, device="cpu")
     out = export(session, segmentation, volume, tmp_path / "mask.nii.gz", model.card.labels)
     written = sitk.ReadImage(str(out))
     assert Grid.from_sitk(written).same_as(Grid.from_sitk(sitk.ReadImage(str(path))))
@@ -111,7 +111,7 @@ def test_resampled_masks_stay_aligned(session, tmp_path, name):
     assert dice(result.labels == 7, truth) > 0.93
     centre = np.array(ndimage.center_of_mass(result.labels == 7)) - np.array(ndimage.center_of_mass(truth))
     assert np.abs(centre).max() < 0.5  # voxels
-    segment(volume, model, session=session, device="cpu")
+    segment(session, None, volume, model, device="cpu")
 
 
 def test_out_of_memory_falls_back_and_says_so():
@@ -173,7 +173,7 @@ def test_cancel_stops_between_tiles_and_writes_nothing(session, tmp_path):
 
     before = session.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode")
     with pytest.raises(Cancelled):
-        segment(volume, model, session=session, device="cpu", progress=progress, cancel=token)
+        segment(session, None, volume, model, device="cpu", progress=progress, cancel=token)
     assert session.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode") == before
     assert seen and max(seen) < 0.9
 

@@ -76,7 +76,7 @@ def test_monai_network_state_dict_with_card(session, tmp_path):
     image, array = image_file(tmp_path)
     model = load_model(monai_unet_card(tmp_path))
     volume = load_volume(session, image)
-    segmentation = segment(volume, model, session=session, device="cpu")
+    segmentation = segment(session, None, volume, model, device="cpu")
     names = {segmentation.GetSegmentation().GetNthSegment(i).GetName() for i in range(2)}
     assert names == {"a", "b"}
     # one tile covering the volume is exactly the network's output; tiled, it is close to MONAI's own sliding
@@ -144,7 +144,7 @@ def test_monai_bundle_made_with_monai_tools(session, tmp_path):
     assert model.card.preprocessing.normalization[0] == {"op": "clip", "lower": 0.0, "upper": 1.0}
     assert model.card.inference.patch_size == (16, 16, 16)
     volume = load_volume(session, image)
-    segmentation = segment(volume, bundle, session=session, device="cpu")
+    segmentation = segment(session, None, volume, bundle, device="cpu")
     assert segmentation.GetSegmentation().GetNthSegment(0).GetName() == "blob"
 
 
@@ -161,7 +161,7 @@ def test_wrong_channel_count(session, tmp_path):
     card = write_bright_model(tmp_path / "m", input={"channels": 2, "modality": ["T1", "T2"]})
     volume = load_volume(session, image_file(tmp_path)[0])
     with pytest.raises(SegTruthError, match=r"Model 'bright' expects 2 input channels \(T1, T2\); got 1 image\."):
-        segment(volume, load_model(card), session=session)
+        segment(session, None, volume, load_model(card))
 
 
 def test_missing_weights(tmp_path):
@@ -204,7 +204,7 @@ def test_two_d_image_into_a_three_d_model(session, tmp_path, capsys):
     card = write_bright_model(tmp_path / "m")
     flat = volume_from_array(session, np.zeros((1, 30, 30), np.float32), Grid((30, 30, 1), np.eye(4)), "slice")
     with pytest.raises(SegTruthError, match=r"slice: is a single slice \(30x30x1\); model 'bright' is a 3D model\."):
-        segment(flat, load_model(card), session=session)
+        segment(session, None, flat, load_model(card))
     picture = tmp_path / "picture.nii.gz"
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((30, 30), np.float32)), str(picture))
     assert run_cli("segment", picture, "--model", card, "-o", tmp_path / "out.nii.gz", "-q") == 1

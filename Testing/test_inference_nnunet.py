@@ -55,7 +55,7 @@ def test_two_folds_equal_nnunet_predictor(session, tmp_path, fixtures, case):
     assert model.ensemble_size == 2
     image = fixtures / "nnunet" / "test" / "images" / f"{case}_0000.nii.gz"
     volume = load_volume(session, image)
-    segmentation = segment(volume, model, session=session, device="cpu")
+    segmentation = segment(session, None, volume, model, device="cpu")
     out = export(session, segmentation, volume, tmp_path / "ours.nii.gz", model.card.labels)
     assert_equal_to_reference(out, fixtures / "nnunet" / "test" / "ref_3d_fullres_f01" / f"{case}.nii.gz")
 
@@ -64,7 +64,7 @@ def test_two_folds_equal_nnunet_predictor(session, tmp_path, fixtures, case):
 def test_mirroring_equals_nnunet_predictor(session, tmp_path, fixtures, case):
     model = load_model(model_folder(fixtures, "3d_fullres"), folds=(0,))
     volume = load_volume(session, fixtures / "nnunet" / "test" / "images" / f"{case}_0000.nii.gz")
-    segmentation = segment(volume, model, session=session, device="cpu", tta=True)
+    segmentation = segment(session, None, volume, model, device="cpu", tta=True)
     out = export(session, segmentation, volume, tmp_path / "ours.nii.gz", model.card.labels)
     assert_equal_to_reference(out, fixtures / "nnunet" / "test" / "ref_3d_fullres_f0_tta" / f"{case}.nii.gz")
 
@@ -73,7 +73,7 @@ def test_mirroring_equals_nnunet_predictor(session, tmp_path, fixtures, case):
 def test_2d_configuration_equals_nnunet_predictor(session, tmp_path, fixtures, case):
     model = load_model(model_folder(fixtures, "2d"))
     volume = load_volume(session, fixtures / "nnunet" / "test" / "images" / f"{case}_0000.nii.gz")
-    segmentation = segment(volume, model, session=session, device="cpu")
+    segmentation = segment(session, None, volume, model, device="cpu")
     out = export(session, segmentation, volume, tmp_path / "ours.nii.gz", model.card.labels)
     assert_equal_to_reference(out, fixtures / "nnunet" / "test" / "ref_2d_f0" / f"{case}.nii.gz")
 

@@ -32,7 +32,7 @@ case = open_case("T1.nii.gz")  # a file, or a DICOM series folder
 s, seg, t1 = case.session, case.segmentation, case.volume
 
 # 2. Auto-segment (the panel's Apply): segments get the model's names, values, colors and terminology.
-segment(t1, "deepbet", seg, device="auto", session=s, progress=lambda f, m: print(f"{f:4.0%} {m}"))
+segment(s, seg, t1, "deepbet", device="auto", progress=lambda f, m: print(f"{f:4.0%} {m}"))
 
 # 3. Correct with grow from seeds and islands: the model's sure core and everything 10 mm beyond its
 #    border are the seeds; growing between them snaps the border to the image.

@@ -12,14 +12,14 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..core.commands import Command
 from ..core.errors import Cancelled, SegTruthError
 from ..core.progress import CancelToken, progress_bar
 
-Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 EXIT_ERROR = 1
 EXIT_CASES_FAILED = 3
 EXIT_INTERRUPTED = 130

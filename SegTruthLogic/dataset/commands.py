@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from ..core.atomic import Outputs
+from ..core.commands import Command
 from ..core.errors import SegTruthError
 from ..core.progress import progress_bar
 
@@ -197,7 +197,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def add_commands(
     sub: argparse._SubParsersAction,
-    command: Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser],
+    command: Command,
 ) -> None:
     """Register the dataset commands on ``segtruth``'s sub-command parser."""
 

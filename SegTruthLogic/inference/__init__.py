@@ -1,7 +1,7 @@
 """Model-assisted segmentation: one engine for nnU-Net v2 folders, MONAI bundles, TorchScript and MONAI networks.
 
     from SegTruthLogic.inference import segment
-    segmentation = segment(volume_node, "deepbet", device="auto")
+    segmentation = segment(session, None, volume_node, "deepbet", device="auto")
 
 Models are described by a card (input channels, preprocessing, patch size, labels with values, colors and
 terminology); results land on the image's exact voxels with the card's label values. Names are imported on
@@ -28,6 +28,7 @@ _WHERE = {
     "unregister_model": "catalog",
 }
 __all__ = sorted(_WHERE)
+RECIPE_STEPS: dict[str, str] = {"segment": "SegTruthLogic.inference.recipe_step:segment"}  # see tools.RECIPE_STEPS
 
 
 def __getattr__(name: str) -> Any:

@@ -13,10 +13,9 @@ import sys
 from collections.abc import Callable
 
 from ..core.atomic import Outputs
+from ..core.commands import Command
 from ..core.errors import SegTruthError
 from ..core.progress import progress_bar
-
-Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -57,9 +56,8 @@ def cmd_segment(args: argparse.Namespace) -> int:
         model = load_model(args.model, progress=progress)  # before loading the image: a bad model fails fast
         case = Case.open(args.image)
         case.segmentation = segment(
-            case.volume, model, case.segmentation, device=args.device, session=case.session, tta=args.tta,
-            progress=progress, batch_size=args.batch_size,
-        )  # fmt: skip
+            case.session, case.segmentation, case.volume, model, args.device, args.tta, args.batch_size, progress
+        )
         case.table = model.card.labels
         case.save(out)
     if getattr(args, "progress_json", False):

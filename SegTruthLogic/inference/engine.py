@@ -159,26 +159,27 @@ def _scaled(progress: ProgressCallback | None, low: float, high: float) -> Progr
 
 
 def segment(
-    volume_node,
+    session,
+    segmentation_node,
+    volume,
     model,
-    segmentation_node=None,
     device: str = "auto",
-    session=None,
     tta: bool = False,
+    batch_size: int = 1,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
-    batch_size: int = 1,
 ):
     """Segment a volume node (or a list of nodes, one per input channel) with a model; returns the segmentation node.
 
-    ``model``: a catalog name, a path (nnU-Net folder, MONAI bundle, ``*.card.json``, TorchScript file with a card
-    beside it), or a loaded model. Segments get the card's names, colors, terminology and label values; existing
-    segments of those names in ``segmentation_node`` are replaced, others are kept.
+    Takes ``(session, segmentation_node, volume, ...)`` as every tool does. ``session``: None uses the volume's
+    scene; ``segmentation_node``: None makes a new one. ``model``: a catalog name, a path (nnU-Net folder, MONAI
+    bundle, ``*.card.json``, TorchScript file with a card beside it), or a loaded model. Segments get the card's
+    names, colors, terminology and label values; existing segments of those names are replaced, others kept.
     """
     from .catalog import load_model
 
     loaded = model if isinstance(model, LoadedModel) else load_model(model, progress=progress)
-    nodes = list(volume_node) if isinstance(volume_node, (list, tuple)) else [volume_node]
+    nodes = list(volume) if isinstance(volume, (list, tuple)) else [volume]
     for node in nodes:
         if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
             raise SegTruthError("segment() needs scalar volume nodes holding an image.")

@@ -75,15 +75,15 @@ def segment(
     for index in range(volume.GetNumberOfNodeReferences(CHANNEL_REFERENCE)):
         channels.append(volume.GetNthNodeReference(CHANNEL_REFERENCE, index))
     run_model(
+        session,
+        segmentation_node,
         channels if len(channels) > 1 else volume,
         loaded_model(str(model)),
-        segmentation_node,
-        device=_DEVICE_OVERRIDE or device,
-        session=session,
-        tta=tta,
-        progress=progress,
-        cancel=cancel,
-        batch_size=batch_size,
+        _DEVICE_OVERRIDE or device,
+        tta,
+        batch_size,
+        progress,
+        cancel,
     )
 
 

@@ -14,14 +14,14 @@ when the case is opened, through SegTruth's checked readers, and reported in one
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.atomic import full_suffix
 from ..core.errors import SegTruthError
 from ..core.formats import IMAGE_SUFFIXES
 from ..core.sample_data import ct_chest_paths
-from ..dataset.manifest import MANIFEST_NAMES, check_case_id, list_manifest
+from ..dataset.manifest import MANIFEST_NAMES, CaseEntry, check_case_id, list_manifest
 from ..scene.session import RESOURCES
 
 SEGMENTATION_SUFFIX = ".seg.nrrd"
@@ -32,17 +32,29 @@ SAMPLE_LABELS = RESOURCES / "Labels" / "chest_ct.csv"
 
 @dataclass(frozen=True)
 class WebCase:
-    """One case: its image, the annotation it starts from (if any), and the two files Save writes.
+    """A case as the dataset lists it (``CaseEntry``), with the two files the editor's Save writes for it."""
 
-    ``problem``: why the case cannot be opened, known when the list was read (a file its manifest names is missing).
-    """
-
-    case: str
-    image: Path
-    segmentation: Path | None
+    entry: CaseEntry
     seg_output: Path
     labelmap_output: Path
-    problem: str | None = None
+
+    @property
+    def case(self) -> str:
+        return self.entry.case
+
+    @property
+    def image(self) -> Path:
+        """The image the editor shows: the first channel of a multi-channel case."""
+        return self.entry.images[0]
+
+    @property
+    def segmentation(self) -> Path | None:
+        return self.entry.segmentation
+
+    @property
+    def problem(self) -> str | None:
+        """Why the case cannot be opened, known when the list was read (a file its manifest names is missing)."""
+        return self.entry.problem
 
     def start_from(self) -> Path | None:
         """The annotation to open: this app's own save when there is one, else the listed segmentation."""
@@ -59,10 +71,14 @@ def outputs_for(case: str, image: Path, segmentation: Path | None = None) -> tup
     return seg or folder / f"{case}{SEGMENTATION_SUFFIX}", folder / LABELS_FOLDER / f"{case}{labelmap_suffix}"
 
 
+def web_case(entry: CaseEntry) -> WebCase:
+    """The case with its save paths; its id is checked because it names the saved files."""
+    check_case_id(entry.case, entry.where or entry.images[0], "the name of the saved files")
+    return WebCase(entry, *outputs_for(entry.case, entry.images[0], entry.segmentation))
+
+
 def make_case(case: str, image: Path, segmentation: Path | None = None, where: str = "") -> WebCase:
-    check_case_id(case, where or image, "the name of the saved files")
-    seg_output, labelmap_output = outputs_for(case, image, segmentation)
-    return WebCase(case, image, segmentation, seg_output, labelmap_output)
+    return web_case(CaseEntry(case, (image,), segmentation, where))
 
 
 def _image_stem(path: Path) -> str:
@@ -112,12 +128,7 @@ def read_web_cases(source: str | Path) -> list[WebCase]:
 
 
 def _from_manifest(path: Path) -> list[WebCase]:
-    cases = []
-    for entry in list_manifest(path):
-        # The web editor shows one image per case: the first channel of a multi-channel case.
-        case = make_case(entry.case, entry.images[0], entry.segmentation, entry.where)
-        cases.append(replace(case, problem=entry.problem) if entry.problem else case)
-    return cases
+    return [web_case(entry) for entry in list_manifest(path)]
 
 
 def sample_cases(folder: str | Path = SAMPLE_FOLDER) -> list[WebCase]:

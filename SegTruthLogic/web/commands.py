@@ -11,11 +11,9 @@ import argparse
 import ipaddress
 import os
 import sys
-from collections.abc import Callable
 
+from ..core.commands import Command
 from ..core.errors import SegTruthError
-
-Command = Callable[[str, str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
 
 INSTALL_HINT = "pip install 'trame-slicer[standalone]==2.0.0'"
 

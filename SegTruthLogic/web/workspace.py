@@ -56,7 +56,7 @@ def session_from_slicer_app(app) -> Session:
 
 
 @dataclass(frozen=True)
-class LabelRow:
+class SegmentRow:
     """A row of the segment list: the segment and the label it is saved as."""
 
     segment_id: str
@@ -189,7 +189,7 @@ class Workspace:
                 segment.SetTag(LABEL_VALUE_TAG, str(table.by_name(segment.GetName()).value))  # type: ignore[union-attr]
         return table
 
-    def rows(self) -> tuple[list[LabelRow], str]:
+    def rows(self) -> tuple[list[SegmentRow], str]:
         """The segment list with label values and voxel counts, and the reason values are missing (if they are)."""
         if self.segmentation is None:
             return [], ""
@@ -205,7 +205,7 @@ class Workspace:
             segment = segmentation.GetSegment(sid)
             label = table.by_name(segment.GetName()) if table is not None else None
             rows.append(
-                LabelRow(
+                SegmentRow(
                     sid, segment.GetName(), label.value if label else None, color_hex(segment.GetColor()), counts[sid]
                 )
             )

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from .. import inference, tools
 from ..core.errors import SegTruthError
 from ..core.labels import LabelTable, label_from_mapping
 from ..core.parameters import check_value, type_hints
@@ -33,24 +34,9 @@ from ..core.progress import CancelToken, ProgressCallback, report
 from ..core.textfile import parse_json, read_text
 from ..scene.editing import EditOptions
 
-# Step name -> "module:function" of the tool; each takes (session, segmentation_node, volume, ...).
-TOOLS: dict[str, str] = {
-    "threshold": "SegTruthLogic.tools.threshold:threshold",
-    "paint": "SegTruthLogic.tools.paint:paint",
-    "erase": "SegTruthLogic.tools.paint:erase",
-    "grow": "SegTruthLogic.tools.grow:grow_from_seeds",
-    "keep_largest_island": "SegTruthLogic.tools.islands:keep_largest_island",
-    "keep_island_at": "SegTruthLogic.tools.islands:keep_island_at",
-    "remove_island_at": "SegTruthLogic.tools.islands:remove_island_at",
-    "remove_small_islands": "SegTruthLogic.tools.islands:remove_small_islands",
-    "remove_border_islands": "SegTruthLogic.tools.islands:remove_border_islands",
-    "split_islands": "SegTruthLogic.tools.islands:split_islands",
-    "fill_between": "SegTruthLogic.tools.fill_between:fill_between_slices",
-    "margin": "SegTruthLogic.tools.margin:margin",
-    "logical": "SegTruthLogic.tools.logical:logical_operation",
-    "remove_segment": "SegTruthLogic.scene.segments:remove_segment",
-    "segment": "SegTruthLogic.inference.recipe_step:segment",
-}
+# Step name -> "module:function" of the tool, gathered from the features that give steps; each function takes
+# (session, segmentation_node, volume, ...) and is imported only when a recipe uses it.
+TOOLS: dict[str, str] = {**tools.RECIPE_STEPS, **inference.RECIPE_STEPS}
 _INJECTED = {"session", "segmentation_node", "volume", "table", "progress", "cancel"}
 
 
