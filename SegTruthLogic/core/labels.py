@@ -74,6 +74,8 @@ class Label:
     value: int
     color: tuple[float, float, float]
     terminology: Terminology = field(default_factory=Terminology)
+    # other names of the same structure in source annotations (RT Structure Set ROI names: "femur left")
+    synonyms: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         t = self.terminology
@@ -87,7 +89,27 @@ class Label:
         ):
             if code is not None:
                 entry[key] = str(code)
+        if self.synonyms:
+            entry["synonyms"] = list(self.synonyms)
         return entry
+
+    def names(self) -> tuple[str, ...]:
+        """The label's name and synonyms, as written."""
+        return (self.name, *self.synonyms)
+
+
+def name_key(name: str) -> str:
+    """How names are matched to synonyms: case and runs of spaces ignored, nothing else guessed."""
+    return " ".join(name.split()).casefold()
+
+
+def _synonyms(value: Any, where: str) -> tuple[str, ...]:
+    if value in (None, ""):
+        return ()
+    items = value.split("|") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise SegTruthError(f"{where}: synonyms must be a list of names (or names separated by |).")
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def label_from_mapping(entry: dict[str, Any], where: str) -> Label:
@@ -113,7 +135,7 @@ def label_from_mapping(entry: dict[str, Any], where: str) -> Label:
         )
     elif codes["category"] or codes["type"]:
         raise SegTruthError(f"{where}, label {name!r}: give both category and type codes, or neither.")
-    return Label(name, value, color, terminology)
+    return Label(name, value, color, terminology, _synonyms(entry.get("synonyms"), f"{where}, label {name!r}"))
 
 
 class LabelTable:
@@ -140,6 +162,14 @@ class LabelTable:
                 raise SegTruthError(f"{self.source}: the name {label.name!r} is used twice.")
             names[label.name] = label.value
             values[label.value] = label.name
+        keys: dict[str, str] = {}
+        for label in self.labels:
+            for name in dict.fromkeys(name_key(n) for n in label.names()):
+                if name in keys and keys[name] != label.name:
+                    raise SegTruthError(
+                        f"{self.source}: the name or synonym {name!r} belongs to both {keys[name]!r} and {label.name!r}."
+                    )
+                keys[name] = label.name
 
     def __iter__(self) -> Iterator[Label]:
         return iter(self.labels)
@@ -152,6 +182,14 @@ class LabelTable:
 
     def by_name(self, name: str) -> Label | None:
         return next((label for label in self.labels if label.name == name), None)
+
+    def match(self, name: str) -> Label | None:
+        """The label called ``name`` or listing it as a synonym (case and spacing aside); None when none does."""
+        found = self.by_name(name)
+        if found is not None:
+            return found
+        key = name_key(name)
+        return next((label for label in self.labels if key in {name_key(n) for n in label.names()}), None)
 
     def by_value(self, value: int) -> Label | None:
         return next((label for label in self.labels if label.value == value), None)
@@ -202,10 +240,14 @@ class LabelTable:
 
     def to_csv(self) -> str:
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        columns = CSV_COLUMNS + (["synonyms"] if any(label.synonyms for label in self.labels) else [])
+        writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         for label in self.labels:
-            writer.writerow(label.as_dict())
+            entry = label.as_dict()
+            if label.synonyms:
+                entry["synonyms"] = "|".join(label.synonyms)
+            writer.writerow(entry)
         return out.getvalue()
 
     def write(self, path: str | Path) -> Path:
