@@ -31,7 +31,7 @@ class Preprocessing:
     ``orientation``: ``file`` keeps the image file's voxel order (nnU-Net's readers do); ``RAS``/``LPS``
     permute and flip axes to the closest such orientation (no interpolation). ``axes``: whether tensor axes
     are (k, j, i) as SimpleITK arrays or (i, j, k) as nibabel/MONAI arrays. Then either ``spacing`` (mm, in
-    tensor axis order) or a fixed ``shape``; ``normalization`` is a list of steps (see ``NORMALIZATION_OPS``).
+    tensor axis order; 0 keeps the image's own along that axis, as a 2D model's slice axis) or a fixed ``shape``; ``normalization`` is a list of steps (see ``NORMALIZATION_OPS``).
     """
 
     orientation: str = "RAS"

@@ -161,7 +161,8 @@ def prepare(
     if pre.shape is not None:
         shape = pre.shape
     elif pre.spacing is not None:
-        shape = tuple(max(1, round(float(n * s / t))) for n, s, t in zip(region, spacing, pre.spacing))
+        # a spacing of 0 keeps the image's own along that axis (a 2D model's slice axis)
+        shape = tuple(max(1, round(float(n * s / t))) if t > 0 else n for n, s, t in zip(region, spacing, pre.spacing))
     else:
         shape = region
     image = _network_input(card, tensor, shape, stats)
