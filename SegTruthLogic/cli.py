@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 def _open(args: argparse.Namespace, segmentation: str | None = None):
     from .scene.case import Case
 
-    return Case.open(args.image, segmentation, getattr(args, "labels", None))
+    return Case.open(args.image, segmentation, getattr(args, "labels", None), rois=getattr(args, "roi", None))
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -124,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("export", "Write a segmentation on IMAGE's exact grid with stable label values.", cmd_export)
     p.add_argument("image")
-    p.add_argument("segmentation", metavar="SEG", help=".seg.nrrd or labelmap")
+    p.add_argument("segmentation", metavar="SEG", help=".seg.nrrd, labelmap, RTSTRUCT or DICOM SEG")
+    p.add_argument(
+        "--roi", action="append", metavar="NAME", help="RTSTRUCT/SEG structure to take (name or glob; repeatable)"
+    )
     p.add_argument("--masks", metavar="DIR", help="also write one binary mask per segment into DIR")
     add_segmentation_output(p)
 

