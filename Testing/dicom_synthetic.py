@@ -81,6 +81,9 @@ def write_series(
         dataset = _file_dataset(CT_STORAGE, generate_uid())
         dataset.Modality = "CT"
         dataset.PatientName, dataset.PatientID = "Synthetic^Case", "SYN001"
+        dataset.PatientBirthDate, dataset.PatientSex, dataset.ReferringPhysicianName = "", "O", ""
+        dataset.Manufacturer, dataset.ImageType, dataset.KVP = "synthetic", ["ORIGINAL", "PRIMARY", "AXIAL"], ""
+        dataset.AcquisitionNumber, dataset.PositionReferenceIndicator, dataset.PatientPosition = 1, "", "HFS"
         dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.FrameOfReferenceUID = (
             study_uid,
             series_uid,
@@ -117,6 +120,8 @@ def write_rtstruct(
     dataset = _file_dataset(RTSTRUCT_STORAGE, generate_uid())
     dataset.Modality = "RTSTRUCT"
     dataset.PatientName, dataset.PatientID = "Synthetic^Case", "SYN001"
+    dataset.PatientBirthDate, dataset.PatientSex, dataset.ReferringPhysicianName = "", "O", ""
+    dataset.Manufacturer, dataset.OperatorsName = "synthetic", ""
     dataset.StudyInstanceUID, dataset.SeriesInstanceUID = series.study_uid, generate_uid()
     dataset.StudyDate, dataset.StudyTime, dataset.StudyID, dataset.AccessionNumber = "20260101", "120000", "1", ""
     dataset.SeriesNumber, dataset.InstanceNumber = 9, 1

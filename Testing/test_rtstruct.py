@@ -258,3 +258,24 @@ def test_real_chest_ct_gtv_matches_the_independent_rasteriser(phantom, patient, 
     spacing = np.array(sitk_geometry(folder)[0].GetSpacing())
     volume_ml = float(got["GTV-1"].sum() * spacing.prod() / 1000)
     assert 5 < volume_ml < 400  # the phantom's lung tumours: 6-359 ml
+
+
+def test_compare_a_structure_set_with_its_export(axial, tmp_path, capsys):
+    folder, rtstruct = axial
+    out = tmp_path / "labels.nii.gz"
+    assert main(["export", str(folder), str(rtstruct), "-o", str(out), "--roi", "Ring", "-q"]) == 0
+    table = tmp_path / "table.csv"
+    table.write_text("name,value\nRing,1\n", encoding="utf-8")
+    # the structure set is read on the series in its own folder
+    argv = ["compare", str(rtstruct), str(out), "--roi", "Ring", "--labels", str(table)]
+    assert main([*argv, "--csv", str(tmp_path / "c.csv")]) == 0
+    header, row = (tmp_path / "c.csv").read_text(encoding="utf-8").splitlines()
+    fields = dict(zip(header.split(","), row.split(",")))
+    assert (fields["label"], float(fields["dice"]), int(fields["voxels_a"])) == ("Ring", 1.0, int(fields["voxels_b"]))
+    assert int(fields["voxels_a"]) == int(reference_masks(folder, rtstruct)["Ring"].sum())
+    alone = tmp_path / "RS.dcm"
+    shutil.copy(rtstruct, alone)
+    capsys.readouterr()
+    assert main(["compare", str(alone), str(out), "--roi", "Ring", "--labels", str(table)]) == 1
+    assert "has no grid of its own; give its image series with --image" in capsys.readouterr().err
+    assert main(["compare", str(alone), str(out), "--roi", "Ring", "--labels", str(table), "--image", str(folder)]) == 0

@@ -161,7 +161,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     with Outputs(inputs=[args.a, args.b, args.image, args.labels]) as outputs:
         csv = outputs.file(args.csv) if args.csv else None  # checked before the comparison is computed
-        comparison = compare_segmentations(_session(), args.a, args.b, args.image, _table(args))
+        comparison = compare_segmentations(_session(), args.a, args.b, args.image, _table(args), args.roi)
         print(comparison.format())
         if csv is not None:
             atomic_write_text(csv, comparison.to_csv())
@@ -285,9 +285,10 @@ def add_commands(
     common(p)
 
     p = command("compare", "Dice, IoU, HD95, mean surface distance and volumes of B against A, per label.", cmd_compare)
-    p.add_argument("a", metavar="A", help="segmentation (.seg.nrrd or labelmap), e.g. the reference annotation")
+    p.add_argument("a", metavar="A", help="segmentation (.seg.nrrd, labelmap, RTSTRUCT, DICOM SEG), e.g. the reference")
     p.add_argument("b", metavar="B", help="segmentation to compare with A")
-    p.add_argument("--image", help="compare on this image's grid (default: A's grid)")
+    p.add_argument("--image", help="compare on this image's grid (default: A's grid; an RTSTRUCT's series)")
+    p.add_argument("--roi", action="append", metavar="NAME", help="RTSTRUCT/SEG structure to take (name or glob)")
     p.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
     common(p)
 

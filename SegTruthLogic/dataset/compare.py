@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,8 @@ from ..core.labels import LabelTable
 from ..core.metrics import dice
 from ..core.nrrd import check_nrrd_complete
 from ..core.sources import source_grid
+from ..scene.dicom import list_dicom_series
+from ..scene.dicom_annotations import is_dicom_annotation
 from ..scene.segmentation_io import load_segmentation
 from ..scene.segments import segment_ids, segment_mask
 from ..scene.session import Session
@@ -113,13 +116,28 @@ def _number(value: float) -> str:
 
 
 def read_masks(
-    session: Session, path: str | Path, table: LabelTable | None = None
+    session: Session,
+    path: str | Path,
+    table: LabelTable | None = None,
+    rois: Sequence[str] | None = None,
+    image: str | Path | None = None,
 ) -> tuple[dict[str, np.ndarray], Grid]:
-    """Each label's boolean (k, j, i) mask on the segmentation file's own grid, by name (overlaps allowed)."""
+    """Each label's boolean (k, j, i) mask on the segmentation file's own grid, by name (overlaps allowed).
+
+    An RTSTRUCT or DICOM SEG has no grid of its own: it is read on ``image``, else on the series in its folder.
+    """
     path = Path(path)
     if not path.is_file():
         raise SegTruthError(f"{path}: segmentation file not found.")
-    if full_suffix(path) == SEGMENTATION_SUFFIX:
+    if is_dicom_annotation(path):
+        if image is None and not list_dicom_series(path.parent):
+            raise SegTruthError(
+                f"{path}: an RTSTRUCT or DICOM SEG has no grid of its own; give its image series with --image "
+                "or keep the file in the series' folder."
+            )
+        volume = load_volume(session, image if image is not None else path.parent, name="__compare__")
+        grid = source_grid(volume)
+    elif full_suffix(path) == SEGMENTATION_SUFFIX:
         grid = _seg_nrrd_grid(path)
         volume = volume_from_array(session, np.zeros(grid.shape_kji, np.uint8), grid, "__compare__")
     else:
@@ -127,7 +145,7 @@ def read_masks(
         grid = source_grid(volume)
     segmentation = None
     try:
-        segmentation = load_segmentation(session, path, volume, table)
+        segmentation = load_segmentation(session, path, volume, table, rois)
         node_grid = Grid.from_node(volume)
         masks = {}
         for sid in segment_ids(segmentation):
@@ -192,11 +210,15 @@ def compare_segmentations(
     b: str | Path,
     image: str | Path | None = None,
     table: LabelTable | None = None,
+    rois: Sequence[str] | None = None,
 ) -> Comparison:
-    """Per-label Dice, IoU, HD95, mean surface distance and volumes of ``b`` against ``a``."""
+    """Per-label Dice, IoU, HD95, mean surface distance and volumes of ``b`` against ``a``.
+
+    ``rois`` picks the structures of an RTSTRUCT or DICOM SEG side (names or globs).
+    """
     a, b = Path(a), Path(b)
-    masks_a, grid_a = read_masks(session, a, table)
-    masks_b, grid_b = read_masks(session, b, table)
+    masks_a, grid_a = read_masks(session, a, table, rois if is_dicom_annotation(a) else None, image)
+    masks_b, grid_b = read_masks(session, b, table, rois if is_dicom_annotation(b) else None, image)
     if image is not None:
         volume = load_volume(session, image, name="__compare_image__")
         grid, grid_source = source_grid(volume), f"the grid of {image}"
