@@ -35,8 +35,11 @@ from .scene.editing import EditOptions
 from .scene.export import export, write_segment_masks
 from .scene.segments import add_segment, remove_segment
 from .scene.session import Session
+from .tools.fast_marching import FastMarchingResult, fast_marching, set_marched_volume
 from .tools.fill_between import fill_between_slices
+from .tools.flood_fill import flood_fill
 from .tools.grow import grow_from_seeds
+from .tools.hollow import hollow
 from .tools.islands import (
     keep_island_at,
     keep_largest_island,
@@ -45,10 +48,14 @@ from .tools.islands import (
     remove_small_islands,
     split_islands,
 )
+from .tools.local_threshold import local_threshold
 from .tools.logical import clear, copy, fill, intersect, invert, subtract, union
 from .tools.margin import grow, margin, shrink
 from .tools.paint import erase, paint
+from .tools.scissors import scissors
+from .tools.smoothing import joint_smooth, smooth
 from .tools.threshold import threshold
+from .tools.watershed import watershed
 from .workflow.recipe import Recipe
 
 
@@ -93,6 +100,7 @@ __all__ = [
     "EditOptions",
     "ExportFormat",
     "ExportResult",
+    "FastMarchingResult",
     "Label",
     "LabelTable",
     "NnunetTarget",
@@ -110,15 +118,20 @@ __all__ = [
     "export_case",
     "export_monai",
     "export_nnunet",
+    "fast_marching",
     "fill",
     "fill_between_slices",
+    "flood_fill",
     "grow",
     "grow_from_seeds",
+    "hollow",
     "intersect",
     "invert",
+    "joint_smooth",
     "keep_island_at",
     "keep_largest_island",
     "load_model",
+    "local_threshold",
     "margin",
     "open_case",
     "paint",
@@ -127,11 +140,15 @@ __all__ = [
     "remove_island_at",
     "remove_segment",
     "remove_small_islands",
+    "scissors",
     "segment",
+    "set_marched_volume",
     "shrink",
+    "smooth",
     "split_islands",
     "subtract",
     "threshold",
     "union",
+    "watershed",
     "write_segment_masks",
 ]

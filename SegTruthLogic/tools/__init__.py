@@ -19,4 +19,12 @@ RECIPE_STEPS: dict[str, str] = {
     "margin": "SegTruthLogic.tools.margin:margin",
     "logical": "SegTruthLogic.tools.logical:logical_operation",
     "remove_segment": "SegTruthLogic.scene.segments:remove_segment",
+    "smooth": "SegTruthLogic.tools.smoothing:smooth",
+    "joint_smooth": "SegTruthLogic.tools.smoothing:joint_smooth",
+    "hollow": "SegTruthLogic.tools.hollow:hollow",
+    "watershed": "SegTruthLogic.tools.watershed:watershed",
+    "flood_fill": "SegTruthLogic.tools.flood_fill:flood_fill",
+    "local_threshold": "SegTruthLogic.tools.local_threshold:local_threshold",
+    "fast_marching": "SegTruthLogic.tools.fast_marching:fast_marching",
+    "scissors": "SegTruthLogic.tools.scissors:scissors",
 }
