@@ -256,7 +256,22 @@ class FastMarchingResult:
         return round(fraction * self.voxels)
 
 
-def march(
+@dataclass
+class MarchInputs:
+    """What a march needs, read from the scene: speed (0 where forbidden), seeds, spacing (i, j, k), voxel limit."""
+
+    speed: np.ndarray
+    seeds: np.ndarray
+    spacing: np.ndarray
+    max_voxels: int
+
+    def run(self, progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> FastMarchingResult:
+        """The march itself: arrays only, so a worker thread may run it."""
+        order, times = arrival(self.speed, self.seeds, self.spacing, self.max_voxels, progress, cancel)
+        return FastMarchingResult(tuple(self.speed.shape), order, times)  # type: ignore[arg-type]
+
+
+def march_inputs(
     session: Session,
     segmentation_node,
     volume,
@@ -264,10 +279,8 @@ def march(
     max_volume_percent: float = DEFAULT_MAX_VOLUME_PERCENT,
     sigma_factor: float = DEFAULT_SIGMA_FACTOR,
     options: EditOptions = DEFAULT_OPTIONS,
-    progress: ProgressCallback | None = None,
-    cancel: CancelToken | None = None,
-) -> FastMarchingResult:
-    """March from ``segment``'s voxels (the seeds) over the volume; writes nothing (see ``fast_marching``)."""
+) -> MarchInputs:
+    """The seeds (``segment``'s voxels), the speed and the voxel limit of a march, checked."""
     if not math.isfinite(max_volume_percent) or not 0 < max_volume_percent <= 100:
         raise SegTruthError(
             f"Fast Marching's maximum volume is a percentage of the image in (0, 100], not {max_volume_percent!r}."
@@ -284,8 +297,23 @@ def march(
     if forbidden is not None:
         speed[forbidden] = 0.0
     max_voxels = math.ceil(values.size * max_volume_percent / 100.0)
-    order, times = arrival(speed, seeds, Grid.from_node(volume).spacing, max_voxels, progress, cancel)
-    return FastMarchingResult(tuple(values.shape), order, times)  # type: ignore[arg-type]
+    return MarchInputs(speed, seeds, Grid.from_node(volume).spacing, max_voxels)
+
+
+def march(
+    session: Session,
+    segmentation_node,
+    volume,
+    segment: str,
+    max_volume_percent: float = DEFAULT_MAX_VOLUME_PERCENT,
+    sigma_factor: float = DEFAULT_SIGMA_FACTOR,
+    options: EditOptions = DEFAULT_OPTIONS,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> FastMarchingResult:
+    """March from ``segment``'s voxels (the seeds) over the volume; writes nothing (see ``fast_marching``)."""
+    inputs = march_inputs(session, segmentation_node, volume, segment, max_volume_percent, sigma_factor, options)
+    return inputs.run(progress, cancel)
 
 
 def set_marched_volume(
