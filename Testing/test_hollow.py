@@ -71,5 +71,7 @@ def test_hollow_obeys_masking_and_rejects_bad_settings(session):
     assert (result & wall).any()  # overwrite none: the shell overlaps the wall, which keeps its voxels
     with pytest.raises(SegTruthError, match="positive number of mm"):
         hollow(session, segmentation, volume, "box", -1.0)
+    with pytest.raises(SegTruthError, match="thinner than a voxel"):
+        hollow(session, segmentation, volume, "box", 0.5)
     with pytest.raises(SegTruthError, match="Unknown shell mode"):
         hollow(session, segmentation, volume, "box", 1.0, "inside")

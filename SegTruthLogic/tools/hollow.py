@@ -8,7 +8,8 @@ and an outer margin) with the effect's margins, where t is the thickness and d t
 - ``outside_surface``: the segment is the shell's outside surface, the shell lies inside it: (d - t, 0);
 - ``medial_surface``: the shell is centred on the segment's surface: (0.5 d - t / 2, t / 2).
 
-On 1 mm voxels a 2 mm shell is two voxels thick in every mode (medial: one inside, one outside).
+On 1 mm voxels a 2 mm shell is two voxels thick in every mode (medial: one inside, one outside). A shell
+thinner than a voxel along some axis is refused, as the effect refuses it ("not feasible at this resolution").
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ def shell_mask(mask: np.ndarray, volume, thickness_mm: float, mode: ShellMode = 
         raise SegTruthError(f"Shell thickness must be a positive number of mm, not {thickness_mm!r}.")
     if mode not in SHELL_MODES:
         raise SegTruthError(f"Unknown shell mode {mode!r}; use one of {', '.join(SHELL_MODES)}.")
-    d = float(min(Grid.from_node(volume).spacing))
+    spacing = Grid.from_node(volume).spacing
+    if thickness_mm < float(max(spacing)) * (1 - 1e-9):
+        # Slicer's effect refuses too: a shell thinner than a voxel along some axis has holes
+        raise SegTruthError(
+            f"Shell thickness {thickness_mm:g} mm is thinner than a voxel of {volume.GetName()!r} "
+            f"({' x '.join(f'{s:g}' for s in spacing)} mm); use at least {float(max(spacing)):g} mm."
+        )
+    d = float(min(spacing))
     inner, outer = {
         "inside_surface": (0.1 * d, thickness_mm + 0.1 * d),
         "outside_surface": (d - thickness_mm, 0.0),

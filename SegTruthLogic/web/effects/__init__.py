@@ -12,12 +12,19 @@ from __future__ import annotations
 
 from .auto_segment import AutoSegmentEffect
 from .base import BoundState, Effect, EffectSpec, Work
+from .fast_marching import FastMarchingEffect
 from .fill_between import FillBetweenEffect
+from .flood_fill import FloodFillEffect
 from .grow import GrowEffect
+from .hollow import HollowEffect
 from .islands import IslandMode, IslandsEffect
+from .local_threshold import LocalThresholdEffect
 from .preview import PREVIEW_NAME, Previewer
 from .registry import BY_KEY, EFFECTS
+from .scissors import ScissorsEffect
+from .smoothing import SmoothingEffect
 from .threshold import ThresholdEffect
+from .watershed import WatershedEffect
 
 __all__ = [
     "BY_KEY",
@@ -27,11 +34,18 @@ __all__ = [
     "BoundState",
     "Effect",
     "EffectSpec",
+    "FastMarchingEffect",
     "FillBetweenEffect",
+    "FloodFillEffect",
     "GrowEffect",
+    "HollowEffect",
     "IslandMode",
     "IslandsEffect",
+    "LocalThresholdEffect",
     "Previewer",
+    "ScissorsEffect",
+    "SmoothingEffect",
     "ThresholdEffect",
+    "WatershedEffect",
     "Work",
 ]
