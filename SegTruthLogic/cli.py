@@ -38,6 +38,14 @@ def _open(args: argparse.Namespace, segmentation: str | None = None):
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if path.is_dir() or (path.is_file() and path.suffix.lower() == ".dcm"):
+        # a DICOM tree or object is listed from its headers, without loading Slicer or any pixel
+        from .scene.dicom_listing import describe_dicom_object, describe_tree, format_tree
+
+        listing = describe_tree(path) if path.is_dir() else describe_dicom_object(path)
+        print(json.dumps(listing, indent=2) if args.json else format_tree(listing))
+        return 0
     from .scene.info import describe, format_info
     from .scene.session import Session
 
@@ -117,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("info", "Show a file's grid and its labels or segments.", cmd_info)
-    p.add_argument("file", help="image, labelmap, .seg.nrrd or DICOM folder")
+    p.add_argument("file", help="image, labelmap, .seg.nrrd, DICOM folder tree, RTSTRUCT or SEG file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     tool_commands(sub, command)
@@ -148,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch.commands import add_commands as batch_commands
     from .dataset.commands import add_commands as dataset_commands
     from .inference.commands import add_commands as inference_commands
+    from .training.commands import add_commands as training_commands
     from .web.commands import add_commands as web_commands
 
-    for add_commands in (inference_commands, dataset_commands, batch_commands, web_commands):
+    for add_commands in (inference_commands, training_commands, dataset_commands, batch_commands, web_commands):
         add_commands(sub, command)
     return parser
 

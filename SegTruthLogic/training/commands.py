@@ -1,0 +1,117 @@
+"""``segtruth train``: the built-in trainer from the command line.
+
+Wired into ``segtruth`` by cli.py with ``add_commands(sub, command)``; torch and MONAI load only when the command
+runs. A second run of the same command after an interruption resumes from the checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.commands import Command
+from ..core.errors import SegTruthError
+from ..core.progress import progress_bar
+
+
+def _names(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise SegTruthError(f"{text!r}: give names separated by commas, none empty.")
+    return names
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..core.labels import LabelTable
+    from .trainer import train
+
+    table = LabelTable.read(args.labels) if args.labels else None
+    result = train(
+        args.dataset,
+        args.output,
+        epochs=args.epochs,
+        minutes=args.minutes,
+        device=args.device,
+        init=args.init,
+        seed=args.seed,
+        dimensions=args.dimensions,
+        sparse=args.sparse,
+        labels=_names(args.only),
+        table=table,
+        channel_names=_names(args.channel_names),
+        iterations=args.iterations,
+        base_filters=args.filters,
+        overwrite=args.overwrite,
+        restart=args.restart,
+        progress=progress_bar(args.quiet),
+    )
+    print(
+        f"wrote {result.model}: {len(result.history)} epoch(s), best validation Dice {result.best_dice:.3f} at epoch "
+        f"{result.best_epoch}, {result.seconds:.0f} s (stopped by {result.stopped})"
+    )
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from .bootstrap import bootstrap
+
+    bootstrap(
+        args.dataset,
+        args.output,
+        minutes=args.minutes,
+        epochs=args.epochs,
+        device=args.device,
+        seed=args.seed,
+        labels=_names(args.only),
+        channel_names=_names(args.channel_names),
+        overwrite=args.overwrite,
+        progress=progress_bar(args.quiet),
+    )
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--minutes", type=float, help="time budget (default 10 when --epochs is not given)")
+    p.add_argument("--epochs", type=int, help="number of epochs (whichever of --epochs and --minutes ends first)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed trains the same weights")
+    p.add_argument("--only", metavar="NAMES", help="train only these labels (comma-separated names)")
+    p.add_argument("--channel-names", metavar="NAMES", help="modality per channel, e.g. CT (CT normalisation)")
+    p.add_argument("--overwrite", action="store_true", help="replace a model folder SegTruth wrote before")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def add_commands(sub, command: Command) -> None:
+    """Add ``train`` and ``bootstrap`` to the segtruth command."""
+    p = command(
+        "train",
+        "Train a segmentation model on labelled cases (nnU-Net raw folder, cases folder or manifest); OUTPUT is a "
+        "model folder that segment loads.",
+        cmd_train,
+    )
+    p.add_argument("dataset", metavar="DATASET", help="nnU-Net raw dataset folder, cases folder or manifest")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model folder to write")
+    _common(p)
+    p.add_argument("--init", metavar="MODEL", help="fine-tune a model segtruth train wrote (same labels)")
+    p.add_argument("--dimensions", type=int, choices=[2, 3], help="2: a 2D model on axial slices (default: the data's)")
+    p.add_argument(
+        "--sparse",
+        action="store_true",
+        help="only axial slices holding a label are annotated; the others are unknown, not background",
+    )
+    p.add_argument("--labels", help="label table (.json or .csv) for a cases folder or manifest")
+    p.add_argument("--iterations", type=int, default=50, help="batches per epoch (default 50)")
+    p.add_argument("--filters", type=int, help="filters of the first stage (default 16 on a CPU, 32 on a GPU)")
+    p.add_argument("--restart", action="store_true", help="ignore a checkpoint of an earlier training")
+
+    p = command(
+        "bootstrap",
+        "From cases labelled on a few axial slices: a 2D model, its predictions on the whole volumes, then a 3D "
+        "model trained on those predictions with the labelled slices kept as drawn.",
+        cmd_bootstrap,
+    )
+    p.add_argument("dataset", metavar="DATASET", help="cases labelled on some axial slices (folder or manifest)")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="the 3D model folder to write")
+    _common(p)
