@@ -1,36 +1,29 @@
 """DICOM series folders loaded the way Slicer's DICOM module loads a scalar volume.
 
-Files are grouped by SeriesInstanceUID and sorted along the slice normal by GDCM (through SimpleITK), then
-read by Slicer's ``vtkITKArchetypeImageSeriesScalarReader`` with the GDCM back end (the DCMTK one swaps the
+Files are grouped by SeriesInstanceUID and sorted along the slice normal from their headers, read once
+(``dicom_index``), then read by Slicer's ``vtkITKArchetypeImageSeriesScalarReader`` with the GDCM back end (the DCMTK one swaps the
 pixel spacing), native scalar type and native orientation. The node's geometry is the reader's own
 RAS-to-IJK matrix, which follows the first and last slice positions exactly as Slicer does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import slicer
 import vtk
 from slicer.util import arrayFromVolume
 
 from ..core.errors import SegTruthError
 from ..core.geometry import Grid, matrix_to_numpy
-from ..core.image_header import image_information
 from ..core.intensities import check_finite
 from ..core.sources import SOURCE_FILE_ATTRIBUTE, SOURCE_GRID_ATTRIBUTE
+from .dicom_index import SeriesEntry, index_tree
 from .session import Session, quiet_vtk
 
 SERIES_UID_ATTRIBUTE = "DICOM.SeriesInstanceUID"
-
-_DESCRIPTION, _NUMBER, _MODALITY = "0008|103e", "0020|0011", "0008|0060"
-_POSITION, _ORIENTATION = "0020|0032", "0020|0037"
-_DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")  # names of image files in DICOM folders; others are notes
-# Objects that refer to an image series rather than being one: a folder holding a series and these is that series.
-NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "RTPLAN", "RTRECORD", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +35,7 @@ class DicomSeries:
     number: str
     modality: str
     files: tuple[Path, ...]
+    entry: SeriesEntry | None = field(default=None, compare=False, repr=False)
 
     @property
     def file_count(self) -> int:
@@ -53,62 +47,20 @@ class DicomSeries:
         return f"{self.uid} ({number}{name!r}, {self.file_count} files)"
 
 
-def _header(path: Path) -> sitk.ImageFileReader:
-    return image_information(path, "is not a readable DICOM file (corrupt or truncated)")
-
-
-def _tag(reader: sitk.ImageFileReader, key: str) -> str:
-    return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
-
-
 def list_dicom_series(folder: str | Path) -> list[DicomSeries]:
-    """The DICOM series directly in ``folder`` (subfolders are not searched), files sorted by slice position."""
+    """The image series directly in ``folder`` (subfolders are not searched), files sorted by slice position.
+
+    Headers come from the tree index (read once per file); RTSTRUCT, SEG and other objects that refer to a
+    series are not series to load, so a folder holding a series and its annotations is that series.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise SegTruthError(f"{folder}: DICOM folder not found.")
-    with quiet_vtk():
-        uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
-        found = []
-        for uid in uids:
-            files = tuple(Path(f) for f in sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid))
-            if not files:
-                continue
-            first = _header(files[0])
-            modality = _tag(first, _MODALITY)
-            if modality.upper() in NON_IMAGE_MODALITIES:
-                continue
-            found.append(DicomSeries(uid, _tag(first, _DESCRIPTION), _tag(first, _NUMBER), modality, files))
-    _check_none_left_out(folder, found)
-    return found
-
-
-def non_image_modality(path: Path) -> str | None:
-    """The modality of a DICOM object that is not an image slice (RTSTRUCT, SEG, ...), else None."""
-    try:
-        import pydicom
-    except ImportError:
-        return None
-    try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"])
-    except Exception:  # damaged or not DICOM: the caller names it
-        return None
-    modality = str(dataset.get("Modality", "")).strip().upper()
-    return modality if modality in NON_IMAGE_MODALITIES else None
-
-
-def _check_none_left_out(folder: Path, found: list[DicomSeries]) -> None:
-    """GDCM leaves out a file it cannot read (empty, truncated, damaged), and its series loads a slice short."""
-    listed = {path.name for series in found for path in series.files}
-    for path in sorted(folder.iterdir()):
-        if path.name in listed or path.name.startswith(".") or path.name.upper() == "DICOMDIR" or not path.is_file():
-            continue
-        with open(path, "rb") as stream:
-            magic = stream.read(132)[128:]
-        if (path.suffix.lower() in _DICOM_SUFFIXES or magic == b"DICM") and non_image_modality(path) is None:
-            raise SegTruthError(
-                f"{path}: is not a readable DICOM image (empty, truncated or damaged), so its series would load "
-                "without it; repair or remove it."
-            )
+    return [
+        DicomSeries(entry.uid, entry.description, entry.number, entry.modality, entry.files, entry)
+        for entry in index_tree(folder, recursive=False)
+        if entry.is_image
+    ]
 
 
 def choose_series(folder: str | Path, series_uid: str | None = None) -> DicomSeries:
@@ -133,26 +85,22 @@ def choose_series(folder: str | Path, series_uid: str | None = None) -> DicomSer
 
 def _check_one_volume(folder: Path, series: DicomSeries) -> None:
     """Refuse series that are not one stack of parallel slices (localizers in three planes, time series)."""
-    if series.file_count < 2:
+    if series.file_count < 2 or series.entry is None:
         return  # one file: a multi-frame object or a single slice; the reader's dimensions decide
-    orientations, positions = [], []
-    for path in series.files:
-        header = _header(path)
-        try:
-            orientations.append([float(v) for v in _tag(header, _ORIENTATION).split("\\")])
-            positions.append([float(v) for v in _tag(header, _POSITION).split("\\")])
-        except ValueError:
+    headers = series.entry.headers
+    for header in headers:
+        if header.orientation is None or header.position is None:
             raise SegTruthError(
-                f"{path}: has no valid image position/orientation, so series {series.uid} cannot be stacked."
-            ) from None
-    orientation = np.array(orientations)
-    if orientation.shape[1] != 6 or np.abs(orientation - orientation[0]).max() > 1e-4:
+                f"{header.path}: has no valid image position/orientation, so series {series.uid} cannot be stacked."
+            )
+    orientation = np.array([h.orientation for h in headers])
+    if np.abs(orientation - orientation[0]).max() > 1e-4:
         raise SegTruthError(
             f"{folder}: series {series.uid} mixes slices of different orientations (e.g. localizers); "
             "SegTruth loads one stack of parallel slices."
         )
     normal = np.cross(orientation[0, :3], orientation[0, 3:])
-    along = np.sort(np.array(positions) @ normal)
+    along = np.sort(np.array([h.position for h in headers]) @ normal)
     gaps = np.diff(along)
     if gaps.min() < 1e-3:
         raise SegTruthError(
@@ -162,9 +110,11 @@ def _check_one_volume(folder: Path, series: DicomSeries) -> None:
     # scanners' positions jitter by a few hundredths of a millimetre (1.6% in a real MR series); a missing
     # slice doubles a gap
     if gaps.max() - gaps.min() > 0.1 * float(np.median(gaps)):
+        worst = int(np.argmax(np.abs(gaps - np.median(gaps))))
         raise SegTruthError(
             f"{folder}: series {series.uid} has unequal slice spacing ({gaps.min():g} to {gaps.max():g} mm), "
-            "so a slice is missing or out of place; a 3D volume needs equally spaced slices."
+            f"so a slice is missing or out of place (a gap of {gaps[worst]:.4g} mm after the slice at "
+            f"{along[worst]:.4g} mm along the normal); a 3D volume needs equally spaced slices."
         )
 
 
