@@ -61,14 +61,15 @@ if SUPPORTED:
     from SegTruthLogic.core import slicer_deps
     from SegTruthLogic.gui import (
         COLUMNS,
-        EDITOR_EFFECTS,
         TERMINOLOGY_HELP,
         VIEW_WIDGETS,
         PanelController,
         RunState,
         bound_widgets,
         dicom_source_from_database,
+        effect_order,
         forget_package,
+        missing_effects_note,
         parameter_node_class,
     )
 
@@ -136,8 +137,14 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         editor = self.ui.segmentEditorWidget
         editor.setMRMLSegmentEditorNode(self.logic.segmentEditorNode())
         uiWidget.setMRMLScene(slicer.mrmlScene)
-        editor.setEffectNameOrder(list(EDITOR_EFFECTS))
+        available = list(editor.availableEffectNames())
+        editor.setEffectNameOrder(effect_order(available))
         editor.unorderedEffectsVisible = True
+        note = missing_effects_note(available)
+        if note:  # without SegmentEditorExtraEffects: say where the same tools are
+            label = qt.QLabel(note)
+            label.wordWrap = True
+            self.layout.addWidget(label)
 
         self.ui.labelTableWidget.setColumnCount(len(COLUMNS))
         self.ui.labelTableWidget.setHorizontalHeaderLabels(COLUMN_TITLES)

@@ -20,7 +20,17 @@ from pathlib import Path
 
 import pytest
 
-from SegTruthLogic.gui import EDITOR_EFFECTS, VIEW_WIDGETS, PanelView, parameter_types, widget_bindings
+from SegTruthLogic import api
+from SegTruthLogic.gui import (
+    EDITOR_EFFECTS,
+    EXTRA_EFFECTS,
+    VIEW_WIDGETS,
+    PanelView,
+    effect_order,
+    missing_effects_note,
+    parameter_types,
+    widget_bindings,
+)
 from SegTruthLogic.gui.parameters import parameter_ranges
 
 
@@ -119,6 +129,7 @@ SEGMENT_EDITOR_API = SEGMENT_EDITOR_PROPERTIES | {
     "setActiveEffect",
     "setEffectNameOrder",
     "effectNameOrder",
+    "availableEffectNames",
     "setupViewObservations",
     "removeViewObservations",
     "setMRMLScene",
@@ -539,8 +550,24 @@ def test_editor_shows_the_issues_tools_first():
         "Erase",
         "Margin",
         "Logical operators",
+        "Smoothing",
+        "Hollow",
+        "Scissors",
     ]
     assert set(EDITOR_EFFECTS) <= SLICER_EFFECTS
+
+
+def test_extra_effects_join_the_order_where_installed_and_a_note_names_the_rest():
+    core = sorted(SLICER_EFFECTS)
+    assert effect_order(core) == list(EDITOR_EFFECTS)
+    with_extension = [*core, "Watershed", "Fast Marching", "Local Threshold", "Flood filling", "Engrave"]
+    assert effect_order(with_extension)[-4:] == ["Fast Marching", "Watershed", "Local Threshold", "Flood filling"]
+    assert missing_effects_note(with_extension) == ""
+    note = missing_effects_note([*core, "Watershed"])
+    assert note.startswith("Fast Marching, Local Threshold, Flood filling: install SegmentEditorExtraEffects")
+    assert "SegTruthLogic.api.fast_marching" in note and "watershed" not in note
+    for function in EXTRA_EFFECTS.values():
+        assert hasattr(api, function)
 
 
 def test_module_has_slicer_classes_named_after_it():

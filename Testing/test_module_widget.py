@@ -155,6 +155,10 @@ class SegmentEditor(Widget):
     def setEffectNameOrder(self, names: list[str]) -> None:
         self.effects = list(names)
 
+    def availableEffectNames(self) -> list[str]:
+        """Slicer's core effects: no SegmentEditorExtraEffects here."""
+        return ["Paint", "Draw", "Erase", "Threshold", "Grow from seeds", "Islands", "Smoothing", "Scissors"]
+
     def setSegmentationNode(self, node) -> None:
         self.segmentation = node
 

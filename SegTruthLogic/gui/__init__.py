@@ -14,7 +14,7 @@ from ..dataset.case_export import (
 from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
 from .controller import VIEW_WIDGETS, Control, ModelChoice, PanelController, PanelView
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor
-from .options import EDITOR_EFFECTS, Device
+from .options import EDITOR_EFFECTS, EXTRA_EFFECTS, Device, effect_order, missing_effects_note
 from .parameters import PanelParameters, bound_widgets, parameter_node_class, parameter_types, widget_bindings
 from .reloading import forget_package
 from .state import RunState, RunStateMachine
@@ -22,6 +22,7 @@ from .state import RunState, RunStateMachine
 __all__ = [
     "COLUMNS",
     "EDITOR_EFFECTS",
+    "EXTRA_EFFECTS",
     "TERMINOLOGY_HELP",
     "VIEW_WIDGETS",
     "AutoSegmentRequest",
@@ -47,7 +48,9 @@ __all__ = [
     "bound_widgets",
     "dicom_source_from_attributes",
     "dicom_source_from_database",
+    "effect_order",
     "forget_package",
+    "missing_effects_note",
     "parameter_node_class",
     "parameter_types",
     "widget_bindings",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 # Slicer's Segment Editor effects, by the names effects register under (not translated), in panel order.
@@ -16,7 +17,38 @@ EDITOR_EFFECTS = (
     "Erase",
     "Margin",
     "Logical operators",
+    "Smoothing",
+    "Hollow",
+    "Scissors",
 )
+
+# The SegmentEditorExtraEffects extension's effects (by their registered names) and the SegTruth function that
+# does the same where the extension is not installed (the Python console, recipes, the CLI and the web app).
+EXTRA_EFFECTS = {
+    "Fast Marching": "fast_marching",
+    "Watershed": "watershed",
+    "Local Threshold": "local_threshold",
+    "Flood filling": "flood_fill",
+}
+
+
+def effect_order(available: Iterable[str]) -> list[str]:
+    """The editor's effects in panel order: Slicer's core ones, then the extension's that this Slicer has."""
+    present = set(available)
+    return [*EDITOR_EFFECTS, *(name for name in EXTRA_EFFECTS if name in present)]
+
+
+def missing_effects_note(available: Iterable[str]) -> str:
+    """One sentence for the panel when SegmentEditorExtraEffects is missing; empty when every effect is there."""
+    present = set(available)
+    missing = [name for name in EXTRA_EFFECTS if name not in present]
+    if not missing:
+        return ""
+    calls = ", ".join(f"SegTruthLogic.api.{EXTRA_EFFECTS[name]}" for name in missing)
+    return (
+        f"{', '.join(missing)}: install SegmentEditorExtraEffects from the Extensions Manager for these effects, "
+        f"or call {calls} from the Python console (the same tools the recipes and the web app run)."
+    )
 
 
 class Device(enum.Enum):
