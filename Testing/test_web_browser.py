@@ -14,31 +14,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from web_support import NEEDS_CHROMIUM, browser_page, by_id, serving
 
-CHROMIUM = Path(os.environ.get("SEGTRUTH_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1400, "height": 850}
 # Where a stroke goes in the axial view, as fractions of the view (the view fits the CT, right lung on the left).
 RIGHT_LUNG_STROKE = (0.27, 0.40, 0.62)
 LEFT_LUNG_STROKE = (0.73, 0.40, 0.62)
@@ -52,58 +36,8 @@ sync_api = pytest.importorskip(
 )
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+    NEEDS_CHROMIUM,
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(folder: Path) -> Iterator[str]:
-    """``python -m SegTruthLogic.web FOLDER`` (what ``segtruth serve`` runs) with the sample label table; its URL."""
-    from SegTruthLogic.web.cases import SAMPLE_LABELS
-
-    port = free_port()
-    log = folder.parent / f"server-{folder.name}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "SegTruthLogic.web",
-        str(folder),
-        "--labels",
-        str(SAMPLE_LABELS),
-        "--port",
-        str(port),
-    ]
-    with open(log, "wb") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "TRAME_ARGS": ""})
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the server exited with {server.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the server did not answer within 120 s:\n{log.read_text(errors='replace')[-3000:]}")
-                time.sleep(0.5)
-        yield url
-        assert server.poll() is None, f"the server exited with {server.returncode}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        print(f"server log ({log}), last lines:\n{log.read_text(errors='replace')[-4000:]}")  # shown on failure
 
 
 @pytest.fixture(scope="module")
@@ -118,18 +52,8 @@ def served(tmp_path_factory, ct_chest) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def page(tmp_path):
-    with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport=VIEWPORT,
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
+    with browser_page(tmp_path / "chromium-profile") as new_page:
+        yield new_page
 
 
 @pytest.fixture
@@ -137,10 +61,6 @@ def shots(tmp_path) -> Path:
     folder = Path(os.environ.get("SEGTRUTH_SCREENSHOTS") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def by_id(page, name: str):
-    return page.locator(f'[data-testid="{name}"]')
 
 
 def grid_of(image: sitk.Image) -> tuple:

@@ -14,24 +14,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from ..core.errors import Cancelled, SegTruthError
 from ..core.jobs import ThreadJob
 from ..core.labels import LabelTable
 from ..core.progress import CancelToken
+from .actions import Action, ActionQueue
+from .brush import Stroke, paint
 from .cases import WebCase
 from .effects import BY_KEY, EFFECTS, BoundState, Effect, EffectSpec, Previewer
 from .panel import build_panel
 from .testids import testid
-from .workspace import Workspace, slug
+from .views import PRESET_TITLES, is_ct, preset_window, set_window_level, view_geometry, window_level
+from .workspace import UNDO_LIMIT, Workspace, slug
 
 log = logging.getLogger(__name__)
 
 SEGTRUTH_TOOLS = tuple(spec.key for spec in EFFECTS)
 EDITOR_TOOLS = ("paint", "erase")
 LAYOUT_SLICES, LAYOUT_AXIAL, LAYOUT_3D = "slices", "axial", "slices3d"
-REFRESH_DELAY_S = 0.25  # segment list and grow preview follow paint strokes after this pause
+REFRESH_DELAY_S = 0.15  # segment list and grow preview follow paint strokes after this pause
+STATIC = Path(__file__).with_name("static")
+BRUSH_MM = 10.0  # default brush diameter
+PREVIEW_FILL = 0.3  # a preview's fill opacity: the anatomy under it stays visible
 
 
 def _layouts():
@@ -78,6 +85,7 @@ class SegTruthWebApp:
             raise SegTruthError(f"Case ids {duplicates} are listed more than once; give every case its own id.")
         self.server = get_server(server, client_type="vue3")
         self.server.enable_module(trame_slicer_module)
+        self.server.enable_module({"serve": {"__segtruth": str(STATIC)}, "scripts": ["__segtruth/segtruth.js"]})
         self.state, self.ctrl = self.server.state, self.server.controller
         self.cases = {case.case: case for case in cases}
         self.device = device
@@ -92,6 +100,7 @@ class SegTruthWebApp:
         self.layout_manager.set_layout(LAYOUT_SLICES)
 
         self.ws = Workspace(self.slicer_app, table)
+        self.ws.editor.undo_stack.set_undo_limit(UNDO_LIMIT)  # trame-slicer keeps 5: a stroke is one step
         self.previewer = Previewer(self.ws)
         self._runner = runner
         self._effect: Effect | None = None
@@ -99,6 +108,11 @@ class SegTruthWebApp:
         self._token: CancelToken | None = None
         self._refresh_task: asyncio.Task | None = None
         self._dirty = False
+        self.actions = ActionQueue()
+        self._wake: asyncio.Event | None = None
+        self._consumer: asyncio.Task | None = None
+        self._views_pending = False
+        self.handlers = self._action_handlers()
 
         self._init_state()
         self.tool_states: dict[str, BoundState] = {
@@ -113,6 +127,9 @@ class SegTruthWebApp:
         for signal in editor.undo_stack.signals():
             signal.connect(self._on_undo_changed)
         self.ctrl.on_client_connected.add(self._fit_views_when_sized)
+        self.server.trigger("st_action")(self.on_action)
+        for view in self._slice_views():
+            view.get_view_node().AddObserver("ModifiedEvent", self._on_view_modified)
         self.open_case(next((case for case in cases if not case.problem), cases[0]).case)
 
     # -- state ---------------------------------------------------------------------------------------------
@@ -141,10 +158,214 @@ class SegTruthWebApp:
         s.st_saved = []
         s.st_tab = "segtruth"
         s.st_views_fitted = False
+        s.st_applied = {}  # tab id -> the last of its actions applied
+        s.st_views = {}  # slice view geometry (views.view_geometry), for the brush and the view labels
+        s.st_wl = {"window": 400.0, "level": 40.0, "scale": 1.0}
+        s.st_wl_preset = ""
+        s.st_wl_presets = []
+        s.st_brush_mm = BRUSH_MM
+        s.st_brush_sphere = False
+        s.st_help = False
+        s.st_opacity = 0.5
 
     def say(self, text: str, error: bool = False) -> None:
         self.state.st_status, self.state.st_error = text, error
         (log.warning if error else log.info)("%s", text)
+
+    # -- the ordered stream of actions ------------------------------------------------------------------------
+    def _action_handlers(self) -> dict[str, Any]:
+        """What each action of the page does (web/static/segtruth.js sends them; see ``actions``)."""
+        return {
+            "paint": lambda a: self.stroke(a, erase=False),
+            "erase": lambda a: self.stroke(a, erase=True),
+            "select": lambda a: self.select_segment(str(a.get("segment", ""))),
+            "add_segment": lambda a: self.add_segment(str(a.get("name", ""))),
+            "delete_segment": lambda a: self.delete_segment(str(a.get("segment", ""))),
+            "segment_display": self.segment_display,
+            "tool": lambda a: self.set_tool(str(a.get("tool", ""))),
+            "preview": lambda a: self.preview(),
+            "apply": lambda a: self.apply(),
+            "cancel_preview": lambda a: self.cancel_preview(),
+            "undo": lambda a: self.undo(),
+            "redo": lambda a: self.redo(),
+            "save": lambda a: self.save(),
+            "open_case": lambda a: self.open_case(str(a.get("case", ""))),
+            "slice_step": lambda a: self.step_slice(str(a.get("view", "axial")), int(a.get("steps", 1))),
+            "slice_to": lambda a: self.slice_to(str(a.get("view", "axial")), int(a.get("index", 0))),
+            "window_level": lambda a: self.set_window_level(float(a["window"]), float(a["level"])),
+            "wl_preset": lambda a: self.window_preset(str(a.get("preset", ""))),
+            "show3d": lambda a: self.set_show3d(bool(a.get("show"))),
+            "follow": lambda a: self._follow_edits(),
+        }
+
+    def on_action(self, client: str, seq: int, kind: str, args: dict | None = None, state: dict | None = None) -> None:
+        """An action from a tab: queued in the tab's order and applied by the one consumer, never here."""
+        self.actions.submit(str(client), int(seq), str(kind), args if isinstance(args, dict) else {}, state or {})
+        self._wake_consumer()
+
+    def _wake_consumer(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        if self._consumer is None or self._consumer.done():
+            self._consumer = loop.create_task(self._consume())
+        self._wake.set()
+
+    async def _consume(self) -> None:
+        """Apply the queued actions one at a time, in order; tell each tab how far its actions got."""
+        assert self._wake is not None
+        while True:
+            action = self.actions.pop()
+            if action is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            await self._apply_action(action)
+
+    async def _apply_action(self, action: Action) -> None:
+        handler = self.handlers.get(action.kind)
+        try:
+            with self.state:
+                if action.state:  # what the tab had typed or picked but not sent yet, as it was then
+                    self.state.update({k: v for k, v in action.state.items() if not k.startswith("trame__")})
+                if handler is None:
+                    self.say(f"Unknown action {action.kind!r}; reload the page.", True)
+                    result = None
+                else:
+                    result = handler(action.args)
+            if asyncio.iscoroutine(result):
+                await result
+        except SegTruthError as error:
+            with self.state:
+                self.say(str(error), True)
+        except Exception as error:  # a bug in one action must not stop the stream
+            log.exception("action %s failed", action.kind)
+            with self.state:
+                self.say(f"{action.kind} failed ({type(error).__name__}: {error}).", True)
+        finally:
+            self.actions.finish(action)
+            with self.state:
+                if action.client is not None:
+                    self.state.st_applied = dict(self.actions.done)
+                self._publish_views()
+
+    def pending_actions(self) -> int:
+        return len(self.actions)
+
+    # -- strokes ---------------------------------------------------------------------------------------------
+    def stroke(self, message: dict, erase: bool = False) -> None:
+        """A stroke the browser drew: painted (or erased) into the segment it was drawn for, on its slice."""
+        self.ws.require_case()
+        stroke = Stroke.from_message(message)
+        segment = self.ws.editor.get_active_segment_id()  # picked before the stroke: actions come in order
+        if not segment:
+            raise SegTruthError("Select a segment to paint into first.")
+        if self.previewer.active and not self._follows_edits(self.previewer.effect):  # type: ignore[arg-type]
+            self.cancel_preview()
+        paint(self.ws.editor, self.ws.volume, segment, stroke, erase=erase)
+        for view in self._slice_views():
+            view.schedule_render()
+
+    # -- views -----------------------------------------------------------------------------------------------
+    def _slice_views(self) -> list:
+        from trame_slicer.views import SliceView
+
+        return [view for view in self.slicer_app.view_manager.get_views() if isinstance(view, SliceView)]
+
+    def _view(self, name: str):
+        for view in self._slice_views():
+            if view.get_orientation().lower() == name.lower():
+                return view
+        raise SegTruthError(f"No {name} view.")
+
+    def _on_view_modified(self, *_args) -> None:
+        """A slice moved, zoomed or resized: publish the geometry once the current work is done."""
+        if self._views_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._views_pending = True
+        loop.call_soon(self._publish_views_now)
+
+    def _publish_views_now(self) -> None:
+        with self.state:
+            self._publish_views()
+
+    def _publish_views(self) -> None:
+        self._views_pending = False
+        volume = self.ws.volume
+        views = {view.get_orientation().lower(): view_geometry(view, volume) for view in self._slice_views()}
+        if views != self.state.st_views:
+            self.state.st_views = views
+
+    def step_slice(self, name: str, steps: int) -> None:
+        """Move a slice view by whole slices (positive: towards S, A or L, as the view's slider)."""
+        view = self._view(name)
+        low, high = view.get_slice_range()
+        step = view.get_slice_step() or 1.0
+        value = min(max(view.get_slice_value() + steps * step, low), high)
+        view.set_slice_value(value)
+
+    def slice_to(self, name: str, index: int) -> None:
+        """Show slice ``index`` (0-based, as the view's label counts from 1) of the volume in a view."""
+        current = self.state.st_views.get(name.lower(), {}).get("index")
+        if current is None:
+            self._publish_views()
+            current = self.state.st_views.get(name.lower(), {}).get("index", 0)
+        view = self._view(name)
+        geometry = view_geometry(view, self.ws.volume)
+        self.step_slice(name, index - geometry["index"])
+
+    def set_window_level(self, window: float, level: float, preset: str = "") -> None:
+        volume = self.ws.volume
+        if volume is None:
+            return
+        set_window_level(volume, max(window, 1e-3), level)
+        window, level = window_level(volume)
+        self.state.st_wl = {"window": window, "level": level, "scale": self.state.st_wl.get("scale", 1.0)}
+        self.state.st_wl_preset = preset
+        for view in self._slice_views():
+            view.schedule_render()
+
+    def window_preset(self, name: str) -> None:
+        if name not in PRESET_TITLES:
+            raise SegTruthError(f"No window preset {name!r}.")
+        window, level = preset_window(name, self._values())
+        self.set_window_level(window, level, preset=name)
+
+    def _values(self):
+        from slicer.util import arrayFromVolume
+
+        return arrayFromVolume(self.ws.volume)
+
+    def _default_window(self) -> None:
+        """CT: the abdomen (soft tissue) window; other images: 1st to 99th percentile."""
+        values = self._values()
+        ct = is_ct(values)
+        span = float(values.max() - values.min()) if values.size else 1.0
+        self.state.st_wl = {"window": 1.0, "level": 0.0, "scale": max(span / 500.0, 1e-3)}  # drag: 500 px = range
+        self.state.st_wl_presets = [
+            {"value": key, "title": title} for key, title in PRESET_TITLES.items() if ct or key == "auto"
+        ]
+        self.window_preset("abdomen" if ct else "auto")
+
+    def segment_display(self, args: dict) -> None:
+        """A segment's visibility, outline-only or opacity in the slice views (the segment list's controls)."""
+        self.ws.require_case()
+        segment = str(args.get("segment", ""))
+        self.ws.segment_name(segment)
+        display = self.ws.segmentation.GetDisplayNode()  # type: ignore[union-attr]
+        if "visible" in args:
+            display.SetSegmentVisibility(segment, bool(args["visible"]))
+        outline = display.GetSegmentOpacity2DFill(segment) == 0 if "outline" not in args else bool(args["outline"])
+        if "opacity" in args:  # the segment's opacity (its outline and 3D surface; the fill too unless outlined)
+            display.SetSegmentOpacity(segment, min(max(float(args["opacity"]), 0.0), 1.0))
+        display.SetSegmentOpacity2DFill(segment, 0.0 if outline else display.GetSegmentOpacity2DOutline(segment))
+        self._refresh_rows()
+        for view in self._slice_views():
+            view.schedule_render()
 
     # -- the case ------------------------------------------------------------------------------------------
     def open_case(self, case_id: str) -> None:
@@ -175,10 +396,10 @@ class SegTruthWebApp:
         display = self.slicer_app.display_manager
         display.show_volume_in_slice_background(self.ws.volume)
         display.show_volume_in_slice_foreground(None)
-        if self.state.st_show3d:
-            display.show_volume(self.ws.volume)
         display.reset_views()
         self.state.st_case = case.case
+        self._default_window()
+        self._publish_views()
         for spec in EFFECTS:
             if spec.on_case is not None:
                 spec.on_case(self.tool_states[spec.key], self)
@@ -200,7 +421,17 @@ class SegTruthWebApp:
 
     def _refresh_rows(self) -> None:
         rows, problem = self.ws.rows()
-        self.state.st_rows = [{**asdict(row), "key": slug(row.name)} for row in rows]
+        display = self.ws.segmentation.GetDisplayNode() if self.ws.segmentation is not None else None
+        self.state.st_rows = [
+            {
+                **asdict(row),
+                "key": slug(row.name),
+                "visible": bool(display.GetSegmentVisibility(row.segment_id)) if display else True,
+                "outline": bool(display.GetSegmentOpacity2DFill(row.segment_id) == 0) if display else False,
+                "opacity": round(float(display.GetSegmentOpacity2DOutline(row.segment_id)), 2) if display else 1.0,
+            }
+            for row in rows
+        ]
         self.state.st_segments = [{"title": row.name, "value": row.segment_id} for row in rows]
         self.state.st_selected = self.ws.editor.get_active_segment_id()
         if problem:
@@ -229,8 +460,16 @@ class SegTruthWebApp:
             for view in self.slicer_app.view_manager.get_views():
                 view.schedule_render()  # a last frame once edits pause: streamed views could miss the final one
             effect = self.previewer.effect
-            if effect is not None and self._follows_edits(effect) and self.previewer.stale:
-                await self._run(effect)
+            following = effect is not None and self._follows_edits(effect) and self.previewer.stale
+            if following and not self.actions.has("follow"):  # in line with the person's actions, never beside
+                self.actions.add_internal("follow")
+                self._wake_consumer()
+
+    async def _follow_edits(self) -> None:
+        """Recompute a preview that follows the strokes (grow from seeds), if the case changed since."""
+        effect = self.previewer.effect
+        if effect is not None and self._follows_edits(effect) and self.previewer.stale:
+            await self._run(effect)
 
     def _follows_edits(self, effect: Effect) -> bool:
         """Whether the effect's preview is recomputed after each stroke (its tool says so, from its settings)."""
@@ -254,10 +493,13 @@ class SegTruthWebApp:
             if self.state.st_tool in EDITOR_TOOLS:
                 self.state.st_tool = ""
             return
+        tools = {SegmentationEffectPaint.get_effect_name(): "paint", SegmentationEffectErase.get_effect_name(): "erase"}
+        if name in tools:  # the Editor tab's paint and erase are SegTruth's brush (drawn in the page, in order)
+            self.set_tool(tools[name])
+            return
         if self.previewer.active:
             self.cancel_preview()
-        tools = {SegmentationEffectPaint.get_effect_name(): "paint", SegmentationEffectErase.get_effect_name(): "erase"}
-        self.state.st_tool = tools.get(name, "")
+        self.state.st_tool = ""
 
     def _on_undo_changed(self, *_args) -> None:
         stack = self.ws.editor.undo_stack
@@ -267,9 +509,11 @@ class SegTruthWebApp:
     def select_segment(self, segment_id: str) -> None:
         self.guard(lambda: self.ws.select(segment_id))
 
-    def add_segment(self) -> None:
+    def add_segment(self, name: str | None = None) -> None:
+        """Add a segment called ``name`` (the name as typed, sent with the click or Enter)."""
+
         def add() -> None:
-            self.ws.add_label(self.state.st_new_name or "")
+            self.ws.add_label(self.state.st_new_name if name is None else name)
             self.state.st_new_name = ""
             self._refresh_rows()
 
@@ -306,18 +550,21 @@ class SegTruthWebApp:
     # -- tools -------------------------------------------------------------------------------------------------
     def set_tool(self, tool: str) -> None:
         """Pick a tool: paint and erase are trame-slicer's effects in the views; the others SegTruth's effects."""
-        from trame_slicer.segmentation import SegmentationEffectErase, SegmentationEffectPaint
-
-        self.cancel_preview()
         editor = self.ws.editor
         if tool in EDITOR_TOOLS:
+            # A preview that follows strokes (grow from seeds) stays: painting seeds updates it.
+            effect = self.previewer.effect
+            if not (self.previewer.active and effect is not None and self._follows_edits(effect)):
+                self.cancel_preview()
             if not editor.get_active_segment_id():
                 self.say("Select a segment to paint into first.", True)
                 return
             self.state.st_tool = tool
-            editor.set_active_effect_type(SegmentationEffectPaint if tool == "paint" else SegmentationEffectErase)
-            self.say(f"{tool.title()}: drag in a slice view.")
+            editor.deactivate_effect()  # SegTruth's brush: drawn in the page, applied in order (see brush)
+            shape = "sphere" if self.state.st_brush_sphere else "2D"
+            self.say(f"{tool.title()}: drag in a slice view ({shape} brush, {self.state.st_brush_mm} mm).")
             return
+        self.cancel_preview()
         spec = BY_KEY.get(tool)
         self.state.st_tool = tool if spec is not None else ""
         editor.deactivate_effect()
@@ -373,6 +620,8 @@ class SegTruthWebApp:
                         self.state.st_progress, self.state.st_progress_text = round(100 * fraction), message
                 job.wait(0)  # its value; or Cancelled, a SegTruthError, or a bug already logged and chained
             self.previewer.show()
+            if self.previewer.node is not None:
+                self.previewer.node.GetDisplayNode().SetOpacity2DFill(PREVIEW_FILL)
             message, error = effect.summary(), False
         except Cancelled as cancelled:
             self.previewer.cancel()
@@ -446,18 +695,16 @@ class SegTruthWebApp:
             self.state.st_views_fitted = True
 
     def set_show3d(self, show: bool) -> None:
-        """3D view with volume rendering on request only: on a CPU a frame costs about two seconds."""
-        display = self.slicer_app.display_manager
-        volume = self.ws.volume
+        """The 3D view with the segments' surfaces, on request only (surfaces are rebuilt after each edit)."""
+        self.state.st_show3d = bool(show)
+        self.ws.editor.set_surface_representation_enabled(bool(show))
         if show:
             self.layout_manager.set_layout(LAYOUT_3D)
-            if volume is not None:
-                display.show_volume(volume)
+            for view in self.slicer_app.view_manager.get_views():
+                if view not in self._slice_views():
+                    view.reset_camera()
+                    view.schedule_render()
         else:
-            if volume is not None:
-                node = self.slicer_app.volume_rendering.get_vr_display_node(volume)
-                if node is not None:
-                    node.SetVisibility(False)
             self.layout_manager.set_layout(LAYOUT_SLICES)
 
     # -- saving --------------------------------------------------------------------------------------------------
@@ -477,15 +724,9 @@ class SegTruthWebApp:
 
     # -- UI --------------------------------------------------------------------------------------------------------
     def _slice_view_ui(self, server, view_id: str, view) -> None:
-        from trame.widgets import html
-        from trame_slicer.app.ui import create_vertical_slice_view_gutter_ui
+        from .viewui import slice_view_overlay
 
-        create_vertical_slice_view_gutter_ui(server, view_id, view)
-        # A see-through marker over the view, so tests find a view by its orientation.
-        html.Div(
-            style="position:absolute;top:0;left:0;width:100%;height:100%;pointer-events:none;",
-            raw_attrs=testid(f"view-{view.get_orientation().lower()}"),
-        )
+        slice_view_overlay(self, server, view_id, view)
 
     def _build_ui(self) -> None:
         from trame.ui.vuetify3 import VAppLayout
@@ -493,25 +734,36 @@ class SegTruthWebApp:
         from trame.widgets import vuetify3 as v
         from trame_slicer.app.ui import SegmentEditorUI
 
+        from .viewui import help_panel, send
+
         with VAppLayout(self.server, full_height=True) as layout:
             layout.root.theme = "dark"
             with v.VAppBar(density="compact"):
                 v.VAppBarTitle("SegTruth")
                 html.Span("{{ st_case }}", classes="text-subtitle-1 mr-4", raw_attrs=testid("case-name"))
                 v.VSpacer()
+                html.Span(
+                    "", classes="text-caption mr-2", raw_attrs=[*testid("sync"), 'data-pending="0"']
+                )  # filled by segtruth.js: actions sent and not yet applied
+                v.VBtn(
+                    icon="mdi-help-circle-outline",
+                    click="st_help = !st_help",
+                    raw_attrs=testid("help"),
+                    title="Keyboard shortcuts (?)",
+                )
                 v.VBtn(
                     icon="mdi-undo",
-                    click=self.undo,
+                    click=send("undo"),
                     disabled=("!st_can_undo || st_busy",),
                     raw_attrs=testid("undo"),
-                    title="Undo",
+                    title="Undo (Ctrl+Z)",
                 )
                 v.VBtn(
                     icon="mdi-redo",
-                    click=self.redo,
+                    click=send("redo"),
                     disabled=("!st_can_redo || st_busy",),
                     raw_attrs=testid("redo"),
-                    title="Redo",
+                    title="Redo (Ctrl+Y)",
                 )
                 v.VSwitch(
                     v_model=("st_show3d",),
@@ -520,7 +772,7 @@ class SegTruthWebApp:
                     density="compact",
                     color="primary",
                     classes="mx-4 flex-grow-0",
-                    update_modelValue=(self.set_show3d, "[$event]"),
+                    update_modelValue=send("show3d", "{show: $event}"),
                     raw_attrs=testid("toggle-3d"),
                 )
                 v.VBtn(
@@ -528,7 +780,7 @@ class SegTruthWebApp:
                     prepend_icon="mdi-content-save",
                     variant="tonal",
                     color="primary",
-                    click=self.save,
+                    click=send("save"),
                     disabled=("!st_case || st_busy || st_preview",),
                     raw_attrs=testid("save"),
                     classes="mr-2",
@@ -544,6 +796,7 @@ class SegTruthWebApp:
                         self.editor_ui = SegmentEditorUI()
             with v.VMain(), html.Div(style="display:flex; height:100%;"):
                 self.layout_manager.initialize_layout_grid(layout)
+            help_panel()
             with v.VFooter(app=True, border=True, classes="py-1", style="min-height: 32px;"):
                 html.Span(
                     "{{ st_status }}",

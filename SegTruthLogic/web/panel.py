@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from .effects import EFFECTS
 from .testids import dynamic_testid, testid
+from .viewui import send
 
 if TYPE_CHECKING:
     from .app import SegTruthWebApp
@@ -28,10 +29,13 @@ def build_panel(app: SegTruthWebApp) -> None:
         _segments(app)
         _tools(app)
         with html.Div(classes="mt-3"):
+            _brush(app)
             _tool_settings(app)
             _preview_controls(app)
             _progress(app)
+        _window_level(app)
         _saved_files(app)
+        # The training loop (learn as you label) will have its section here.
 
 
 def _heading(text: str) -> None:
@@ -53,7 +57,7 @@ def _cases(app: SegTruthWebApp) -> None:
             title=("entry.label",),
             subtitle=("entry.problem",),  # a file its manifest names is missing (opening it says so too)
             active=("entry.id === st_case",),
-            click=(app.open_case, "[entry.id]"),
+            click=send("open_case", "{case: entry.id}"),
             disabled=("st_busy",),
             raw_attrs=dynamic_testid("case-", "entry.key"),
         )
@@ -72,7 +76,7 @@ def _segments(app: SegTruthWebApp) -> None:
             v_for="row in st_rows",
             key="row.segment_id",
             active=("row.segment_id === st_selected",),
-            click=(app.select_segment, "[row.segment_id]"),
+            click=send("select", "{segment: row.segment_id}"),
             raw_attrs=dynamic_testid("segment-", "row.key"),
         ),
     ):
@@ -84,7 +88,7 @@ def _segments(app: SegTruthWebApp) -> None:
             html.Span("{{ row.voxels }}", raw_attrs=dynamic_testid("segment-voxels-", "row.key"))
             html.Span(" voxels")
         with v.Template(v_slot_append=True):
-            delete = app.server.trigger_name(app.delete_segment)
+            _segment_display_buttons()
             v.VBtn(
                 icon="mdi-delete-outline",
                 size="small",
@@ -94,7 +98,7 @@ def _segments(app: SegTruthWebApp) -> None:
                 # .stop: a click on the bin must not also select the row
                 raw_attrs=[
                     *dynamic_testid("segment-delete-", "row.key"),
-                    f"@click.stop=\"trigger('{delete}', [row.segment_id])\"",
+                    f'@click.stop="{send("delete_segment", "{segment: row.segment_id}")}"',
                 ],
             )
     with html.Div(classes="d-flex align-center mt-1", style="gap: 6px;"):
@@ -103,14 +107,15 @@ def _segments(app: SegTruthWebApp) -> None:
             label="New segment",
             density="compact",
             hide_details=True,
-            keyup_enter=app.add_segment,
-            raw_attrs=testid("segment-new-name"),
+            # Enter adds the segment (trame's VTextField drops a keyup_enter argument: a raw attribute it is). The
+            # name goes with the action as typed: trame may not have sent the last keystrokes to the server yet.
+            raw_attrs=[*testid("segment-new-name"), f'@keyup.enter="{send("add_segment", "{name: st_new_name}")}"'],
         )
         v.VBtn(
             icon="mdi-plus",
             size="small",
             variant="tonal",
-            click=app.add_segment,
+            click=send("add_segment", "{name: st_new_name}"),
             disabled=("!st_case || st_busy",),
             title="Add segment",
             raw_attrs=testid("segment-add"),
@@ -131,7 +136,7 @@ def _tools(app: SegTruthWebApp) -> None:
                 size="small",
                 variant=(f"st_tool === '{key}' ? 'flat' : 'tonal'",),
                 color=(f"st_tool === '{key}' ? 'primary' : undefined",),
-                click=(app.set_tool, f"['{key}']"),
+                click=send("tool", f"{{tool: '{key}'}}"),
                 disabled=("!st_case || st_busy",),
                 raw_attrs=testid(f"tool-{key}"),
             )
@@ -141,11 +146,6 @@ def _tool_settings(app: SegTruthWebApp) -> None:
     """The picked tool's settings: each effect's own UI function on its own state."""
     from trame.widgets import html
 
-    html.Div(
-        "Drag in a slice view to paint into the selected segment. Brush size and masking: Editor tab.",
-        v_if="st_tool === 'paint' || st_tool === 'erase'",
-        classes="text-body-2",
-    )
     for spec in EFFECTS:
         with html.Div(v_if=f"st_tool === '{spec.key}'"):
             spec.ui(app.tool_states[spec.key], app)
@@ -156,13 +156,13 @@ def _preview_controls(app: SegTruthWebApp) -> None:
     from trame.widgets import html
     from trame.widgets import vuetify3 as v
 
-    with html.Div(v_if=SEGTRUTH_TOOL_TEST, classes="d-flex mt-3", style="gap: 6px;"):
+    with html.Div(v_if=f"{SEGTRUTH_TOOL_TEST} || st_preview", classes="d-flex mt-3", style="gap: 6px;"):
         v.VBtn(
             "Preview",
             prepend_icon="mdi-eye",
             size="small",
             variant="tonal",
-            click=app.preview,
+            click=send("preview"),
             disabled=("st_busy",),
             raw_attrs=testid("tool-preview"),
         )
@@ -172,7 +172,7 @@ def _preview_controls(app: SegTruthWebApp) -> None:
             size="small",
             variant="flat",
             color="primary",
-            click=app.apply,
+            click=send("apply"),
             disabled=("st_busy",),
             raw_attrs=testid("tool-apply"),
         )
@@ -181,7 +181,7 @@ def _preview_controls(app: SegTruthWebApp) -> None:
             prepend_icon="mdi-close",
             size="small",
             variant="text",
-            click=app.cancel_preview,
+            click=send("cancel_preview"),
             disabled=("st_busy || !st_preview",),
             raw_attrs=testid("tool-cancel"),
         )
@@ -213,3 +213,97 @@ def _saved_files(app: SegTruthWebApp) -> None:
     with html.Div(v_if="st_saved.length", classes="mt-4 text-caption", raw_attrs=testid("saved-files")):
         html.Div("Saved:")
         html.Div("{{ path }}", v_for="path in st_saved", key="path", style="word-break: break-all;")
+
+
+def _segment_display_buttons() -> None:
+    """A row's eye (visibility) and outline-only toggles; .stop: they must not also select the row."""
+    from trame.widgets import vuetify3 as v
+
+    for what, on_icon, off_icon, title in (
+        ("visible", "mdi-eye", "mdi-eye-off", "Show or hide in the views"),
+        ("outline", "mdi-vector-square", "mdi-square", "Outline only, or filled"),
+    ):
+        action = send("segment_display", f"{{segment: row.segment_id, {what}: !row.{what}}}")
+        v.VBtn(
+            icon=(f"row.{what} ? '{on_icon}' : '{off_icon}'",),
+            size="small",
+            variant="text",
+            title=title,
+            raw_attrs=[*dynamic_testid(f"segment-{what}-", "row.key"), f'@click.stop="{action}"'],
+        )
+
+
+def _brush(app: SegTruthWebApp) -> None:
+    """The brush of paint and erase: diameter in mm, 2D (the shown slice only, as Slicer's) or a sphere."""
+    from trame.widgets import html
+    from trame.widgets import vuetify3 as v
+
+    with html.Div(v_if="st_tool === 'paint' || st_tool === 'erase'", raw_attrs=testid("brush-settings")):
+        html.Div(
+            "Drag in a slice view to {{ st_tool }} the selected segment: on the shown slice only "
+            "(2D brush) or in a sphere. [ and ] change the size.",
+            classes="text-body-2",
+        )
+        with html.Div(classes="d-flex align-center", style="gap: 8px;"):
+            v.VSlider(
+                v_model=("st_brush_mm",),
+                min=1,
+                max=50,
+                step=1,
+                hide_details=True,
+                density="compact",
+                label="Brush (mm)",
+                raw_attrs=testid("brush-size-slider"),
+            )
+            v.VTextField(
+                v_model_number=("st_brush_mm",),
+                type="number",
+                suffix="mm",
+                density="compact",
+                hide_details=True,
+                style="max-width: 96px;",
+                raw_attrs=testid("brush-size"),
+            )
+        v.VCheckbox(
+            v_model=("st_brush_sphere",),
+            label="Sphere (paints neighbouring slices too)",
+            density="compact",
+            hide_details=True,
+            raw_attrs=testid("brush-sphere"),
+        )
+        html.Div(
+            "Opacity of the selected segment",
+            v_if="st_rows.find(r => r.segment_id === st_selected)",
+            classes="text-caption mt-1",
+        )
+        v.VSlider(
+            v_if="st_rows.find(r => r.segment_id === st_selected)",
+            model_value=("(st_rows.find(r => r.segment_id === st_selected) || {opacity: 1}).opacity",),
+            min=0,
+            max=1,
+            step=0.05,
+            hide_details=True,
+            density="compact",
+            update_modelValue=send("segment_display", "{segment: st_selected, opacity: $event}"),
+            raw_attrs=testid("segment-opacity"),
+        )
+
+
+def _window_level(app: SegTruthWebApp) -> None:
+    """Window/level presets (CT: abdomen, lung, bone, brain; any image: 1st-99th percentile); drag sets it too."""
+    from trame.widgets import html
+    from trame.widgets import vuetify3 as v
+
+    _heading("Window / level (or drag in a view with no tool)")
+    with html.Div(classes="d-flex flex-wrap", style="gap: 4px;"):
+        v.VBtn(
+            "{{ preset.title }}",
+            v_for="preset in st_wl_presets",
+            key="preset.value",
+            size="small",
+            variant=("st_wl_preset === preset.value ? 'flat' : 'tonal'",),
+            color=("st_wl_preset === preset.value ? 'primary' : undefined",),
+            click=send("wl_preset", "{preset: preset.value}"),
+            disabled=("!st_case",),
+            raw_attrs=dynamic_testid("wl-", "preset.value"),
+        )
