@@ -68,6 +68,7 @@ def make_good_case(folder: Path) -> dict[str, str]:
     recipe.write_text(
         "steps:\n  - threshold: {segment: a, low: 0, high: 60}\noutputs: [out.nii.gz]\n", encoding="utf-8"
     )
+    rtstruct = _rtstruct(folder / "rtstruct.dcm")
     manifest = folder / "cases.csv"
     manifest.write_text(f"case,image,segmentation\none,{image.name},{seg.name}\ntwo,{image.name},{labelmap.name}\n")
     return {
@@ -78,6 +79,7 @@ def make_good_case(folder: Path) -> dict[str, str]:
         "REC": str(recipe),
         "MODEL": "deepbet",
         "MAN": str(manifest),
+        "RS": rtstruct,
     }
 
 
@@ -182,7 +184,26 @@ def _segmentation_variants() -> list[Variant]:
         ),
         Variant("4D labelmap", lambda f: str(_image(np.stack([labels()] * 2), f / "labels4d.nii.gz"))),
         Variant("unknown extension", lambda f: _written(f / "labels.png", b"\x89PNG")),
+        # RT Structure Sets: info lists their names from the header; reading them onto the image fails
+        Variant(
+            "RTSTRUCT with a two-point contour", lambda f: _rtstruct(f / "twopoint.dcm", points=2), valid_alone=True
+        ),
+        Variant("RTSTRUCT beyond the image", lambda f: _rtstruct(f / "beyond.dcm", k=60.0), valid_alone=True),
+        Variant("truncated RTSTRUCT", lambda f: _truncated(Path(_rtstruct(f / "whole.dcm")), f / "cut.dcm", 0.7)),
     ]
+
+
+def _rtstruct(path: Path, points: int = 4, k: float = 4.0) -> str:
+    """A structure set on the good image (LPS = i, j, 2k mm): one square ROI 'a' on slice ``k``."""
+    from types import SimpleNamespace
+
+    from dicom_synthetic import write_rtstruct
+    from pydicom.uid import generate_uid
+
+    square = np.array([[2.3, 3.2], [6.4, 3.1], [6.6, 8.7], [2.2, 8.9]])[:points]
+    contour = np.c_[square, np.full(points, 2.0 * k)]
+    series = SimpleNamespace(datasets=[], study_uid=generate_uid(), frame_uid=generate_uid(), series_uid=generate_uid())
+    return str(write_rtstruct(path, series, [("a", (255, 0, 0), [contour])]))  # type: ignore[arg-type]
 
 
 def _table_variants() -> list[Variant]:

@@ -20,7 +20,7 @@ import pytest
 from bad_inputs import VARIANTS, make_good_case, make_variants, snapshot
 from isolated import Outcome, run_cli
 
-# Each command with its arguments: {IMG} {SEG} {SEG2} {LAB} {REC} {MODEL} {MAN} are inputs, {OUT} a labelmap
+# Each command with its arguments: {IMG} {SEG} {SEG2} {LAB} {REC} {MODEL} {MAN} {RS} are inputs, {OUT} a labelmap
 # file output, {DIR} a folder output, {WORK} the folder the command runs in.
 COMMANDS: dict[str, list[str]] = {
     "info image": ["info", "{IMG}"],
@@ -120,6 +120,8 @@ ARGUMENTS: dict[str, list[str]] = {
     "dataset id not a number": ["dataset", "nnunet", "{MAN}", "-o", "{DIR}", "--name", "X", "--id", "seven"],
     "segment device unknown": ["segment", "{IMG}", "--model", "{MODEL}", "-o", "{OUT}", "--device", "tpu"],
     "slices view unknown": ["slices", "{IMG}", "{SEG}", "-o", "{DIR}", "--view", "oblique"],
+    "unknown ROI name": ["export", "{IMG}", "{RS}", "--roi", "Liver", "-o", "{OUT}"],
+    "--roi of a labelmap": ["export", "{IMG}", "{SEG2}", "--roi", "a", "-o", "{OUT}"],
     "smooth method unknown": ["smooth", "{IMG}", "{SEG}", "--method", "blur", "-o", "{OUT}"],
     "hollow thickness negative": ["hollow", "{IMG}", "{SEG}", "--thickness", "-1", "-o", "{OUT}"],
     "watershed scale zero": ["watershed", "{IMG}", "{SEG}", "--object-scale", "0", "-o", "{OUT}"],

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import SegTruthError
+from .dicom_file import check_complete
 
 DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")  # names of DICOM files in DICOM folders; others are notes
 ANNOTATION_MODALITIES = ("RTSTRUCT", "SEG")
@@ -148,6 +149,8 @@ def _header(path: Path, dataset, modality: str, series_uid: str, remaining: int)
     frames = int(dataset.get("NumberOfFrames", 1) or 1)
     names: list[str] = []
     references: list[str] = []
+    if modality in ANNOTATION_MODALITIES:
+        check_complete(path)  # pydicom ends a truncated file's sequences early without a word
     if modality == "RTSTRUCT":
         names = [_text(item, "ROIName") for item in dataset.get("StructureSetROISequence", [])]
         for frame in dataset.get("ReferencedFrameOfReferenceSequence", []):

@@ -76,7 +76,10 @@ def describe_dicom_object(path: str | Path) -> dict[str, Any]:
     if header is None:
         raise SegTruthError(f"{path}: is not a DICOM file.")
     entry = SeriesEntry(header.series_uid, [header])
-    neighbours = {e.uid: e for e in index_tree(path.parent, recursive=False) if e.is_image}
+    try:
+        neighbours = {e.uid: e for e in index_tree(path.parent, recursive=False) if e.is_image}
+    except SegTruthError:  # a damaged neighbour is not this file's problem: the series is then not found
+        neighbours = {}
     return {"file": str(path), "kind": header.modality, "series": [_entry(entry, path.parent, neighbours)]}
 
 
