@@ -69,7 +69,7 @@ def read_case(session: Session, entry: CaseEntry, table: LabelTable | None = Non
                 ) from None
         labels = case_table = None
         if entry.segmentation is not None:
-            segmentation = load_segmentation(session, entry.segmentation, volumes[0], table)
+            segmentation = load_segmentation(session, entry.segmentation, volumes[0], table, entry.rois)
             nodes.append(segmentation)
             case_table = table or table_from_segmentation(segmentation)
             labels, _ = labels_on_source_grid(session, segmentation, volumes[0], case_table)

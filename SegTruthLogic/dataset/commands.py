@@ -29,8 +29,18 @@ def _table(args: argparse.Namespace):
     return LabelTable.read(args.labels) if getattr(args, "labels", None) else None
 
 
-def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
+def _cases(manifest: str, table) -> tuple[list, list[str]]:
+    """A manifest's cases, or a DICOM tree's (each image series with the RTSTRUCT or SEG that refers to it)."""
+    from .dicom_tree import cases_from_dicom_tree, is_dicom_tree
     from .manifest import read_cases
+
+    if is_dicom_tree(manifest):
+        found = cases_from_dicom_tree(manifest, table)
+        return found.entries, found.report()
+    return read_cases(manifest), []
+
+
+def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
     from .nnunet import dataset_folder_name, export_nnunet, verify_with_nnunet
     from .report import check_report_path, dataset_report
 
@@ -39,7 +49,8 @@ def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
     with Outputs(args.overwrite, inputs=[args.manifest, args.labels]) as outputs:
         report_path = outputs.file(check_report_path(args.report)) if args.report else None
         staged = outputs.folder(target, create_parents=True)
-        entries = read_cases(args.manifest)
+        table = _table(args)
+        entries, notes = _cases(args.manifest, table)
         session = _session()
         export_nnunet(
             session,
@@ -47,7 +58,7 @@ def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
             args.output,
             args.id,
             args.name,
-            _table(args),
+            table,
             channel_names,
             args.overwrite,
             progress_bar(args.quiet),
@@ -57,6 +68,8 @@ def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
         if report_path is not None:
             cases = dataset_report(session, staged, report_path, progress=progress_bar(args.quiet))
     print(f"wrote {target} ({len(entries)} cases)")
+    for note in notes:
+        print(f"note: {note}")
     if args.report:
         _print_report(args.report, cases)
     if args.verify:
@@ -208,7 +221,8 @@ def add_commands(
 
     manifest_help = (
         "manifest .csv/.json (columns case,image,segmentation; several channels: image_0000,image_0001,...; "
-        "paths relative to it), or a folder with one, or a folder of CASE.nrrd + CASE.seg.nrrd pairs"
+        "paths relative to it), or a folder with one, or a folder of CASE.nrrd + CASE.seg.nrrd pairs, or a DICOM "
+        "tree (each image series with the RTSTRUCT or SEG that refers to it)"
     )
     p = command("dataset", "Export annotated cases as a training dataset: nnU-Net v2 or a MONAI datalist.", _usage)
     formats = p.add_subparsers(dest="dataset_format", metavar="FORMAT")

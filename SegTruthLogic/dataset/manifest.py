@@ -50,6 +50,7 @@ class CaseEntry:
     segmentation: Path | None = None
     where: str = ""
     problem: str | None = None  # why it cannot be read (a missing file), where a listing records it instead of raising
+    rois: tuple[str, ...] | None = None  # the structures of an RTSTRUCT/SEG segmentation to read (None: all)
 
     @property
     def labelled(self) -> bool:

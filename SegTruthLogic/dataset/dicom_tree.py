@@ -1,0 +1,127 @@
+"""Cases from a DICOM tree: each image series paired with the RT Structure Set or DICOM SEG that refers to it.
+
+The tree is indexed from its headers (``scene.dicom_index``); an annotation names the series it was drawn on
+(Referenced Series), so pairing needs no file-name convention. With a label table, each ROI or segment name
+is looked up as a label's name or synonym; names the table does not know are reported (and left out of the
+labels), never matched by a guess. Refused, naming the files: an annotation whose series is not in the tree,
+two annotations of one series, a folder holding several annotated image series (a case is read from its
+series' folder), a case none of whose names the table knows.
+
+Image series that no annotation refers to are not cases (they are listed by ``segtruth info``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import SegTruthError
+from ..core.labels import LabelTable
+from ..scene.dicom_index import SeriesEntry, index_tree, referring
+from .manifest import MANIFEST_NAMES, SEGMENTATION_SUFFIX, CaseEntry, check_case_id
+
+
+@dataclass
+class TreeCases:
+    """The cases found, and the annotation names the label table does not map (name -> case ids)."""
+
+    entries: list[CaseEntry]
+    unmapped: dict[str, list[str]] = field(default_factory=dict)
+    unannotated: int = 0
+
+    def report(self) -> list[str]:
+        """Lines for the command's output: what was left out, and why."""
+        lines = []
+        if self.unmapped:
+            listing = "; ".join(f"{name!r} ({', '.join(cases)})" for name, cases in sorted(self.unmapped.items()))
+            lines.append(f"names not in the label table, left out: {listing}")
+        if self.unannotated:
+            lines.append(f"{self.unannotated} image series without an RTSTRUCT or SEG were not used")
+        return lines
+
+
+def is_dicom_tree(folder: str | Path) -> bool:
+    """A folder given as a dataset's cases that holds no manifest and no ``.seg.nrrd`` pairs, but DICOM files."""
+    folder = Path(folder)
+    if not folder.is_dir() or any((folder / name).is_file() for name in MANIFEST_NAMES):
+        return False
+    if any(p.name.endswith(SEGMENTATION_SUFFIX) for p in folder.iterdir()):
+        return False
+    return bool(index_tree(folder))
+
+
+def _case_id(entry: SeriesEntry, root: Path) -> str:
+    folder = entry.folders[0]
+    try:
+        relative = folder.relative_to(root).as_posix()
+    except ValueError:
+        relative = folder.name
+    if relative in ("", "."):
+        relative = entry.first.patient_id or root.name
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", relative).strip("._-") or "case"
+
+
+def cases_from_dicom_tree(root: str | Path, table: LabelTable | None = None) -> TreeCases:
+    """One case per annotated image series under ``root``; see the module's notes for what is refused."""
+    root = Path(root)
+    entries = index_tree(root)
+    by_uid = {entry.uid: entry for entry in entries}
+    for annotation in (e for e in entries if e.is_annotation):
+        missing = [uid for h in annotation.headers for uid in h.references if uid not in by_uid]
+        if missing:
+            raise SegTruthError(
+                f"{annotation.files[0]}: refers to image series {missing[0]}, which is not in {root}; "
+                "add that series or remove the file."
+            )
+    images = [e for e in entries if e.is_image]
+    annotated = [(image, referring(entries, image)) for image in images]
+    found = TreeCases([], unannotated=sum(1 for _, refs in annotated if not refs))
+    folders: dict[Path, SeriesEntry] = {}
+    seen: dict[str, str] = {}
+    for image, refs in annotated:
+        if not refs:
+            continue
+        files = [path for annotation in refs for path in annotation.files]
+        if len(files) > 1:
+            raise SegTruthError(
+                f"{root}: {len(files)} annotations refer to series {image.uid} ({', '.join(map(str, files))}); "
+                "keep one per series."
+            )
+        if len(image.folders) != 1:
+            raise SegTruthError(f"{root}: series {image.uid} is spread over several folders; keep it in one.")
+        folder = image.folders[0]
+        if folder in folders:
+            raise SegTruthError(
+                f"{folder}: holds two annotated image series ({folders[folder].uid} and {image.uid}); "
+                "a case is read from its series' folder, so give each series its own folder."
+            )
+        folders[folder] = image
+        case = _case_id(image, root)
+        if case in seen:
+            case = f"{case}_{image.number or len(seen)}"
+        check_case_id(case, folder)
+        seen[case] = image.uid
+        names = list(refs[0].first.names)
+        rois = None
+        if table is not None:
+            mapped = [name for name in names if table.match(name) is not None]
+            for name in names:
+                if name not in mapped:
+                    found.unmapped.setdefault(name, []).append(case)
+            if not mapped:
+                raise SegTruthError(
+                    f"{files[0]}: none of its names {names} are in the {table.source}; add them (or as synonyms)."
+                )
+            rois = tuple(mapped)
+        found.entries.append(CaseEntry(case, (folder,), files[0], _relative(files[0], root), rois=rois))
+    if not found.entries:
+        raise SegTruthError(f"{root}: holds no image series that an RTSTRUCT or DICOM SEG refers to.")
+    return found
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
