@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import inference
+from . import inference, training
 from .core.errors import Cancelled, SegTruthError
 from .core.formats import ExportFormat
 from .core.labels import Label, LabelTable
@@ -92,6 +92,21 @@ def load_model(name_or_path: str | Path, **options):
     return inference.load_model(name_or_path, **options)
 
 
+def train(dataset: str | Path, output: str | Path, **options):
+    """Train a model on labelled cases (an nnU-Net raw folder, a cases folder or a manifest) into the folder ``output``.
+
+    ``options``: ``epochs``, ``minutes``, ``device``, ``seed``, ``init`` (fine-tune), ``dimensions`` (2: axial
+    slices), ``sparse`` (only slices holding a label are annotated), ``progress``, ``cancel``; see
+    ``SegTruthLogic.training.train``. The folder loads in ``segment``/``load_model`` like any catalog model.
+    """
+    return training.train(dataset, output, **options)
+
+
+def bootstrap(dataset: str | Path, output: str | Path, **options):
+    """Cases labelled on a few axial slices -> a 2D model -> its predictions -> a 3D model (``output``)."""
+    return training.bootstrap(dataset, output, **options)
+
+
 __all__ = [
     "CancelToken",
     "Cancelled",
@@ -109,6 +124,7 @@ __all__ = [
     "SegTruthError",
     "Session",
     "add_segment",
+    "bootstrap",
     "clear",
     "compare_segmentations",
     "copy",
@@ -148,6 +164,7 @@ __all__ = [
     "split_islands",
     "subtract",
     "threshold",
+    "train",
     "union",
     "watershed",
     "write_segment_masks",

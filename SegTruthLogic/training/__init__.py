@@ -15,6 +15,7 @@ _WHERE = {
     "Dataset": "data",
     "Plan": "plan",
     "TrainingResult": "trainer",
+    "bootstrap": "bootstrap",
     "make_plan": "plan",
     "read_dataset": "data",
     "train": "trainer",
