@@ -193,6 +193,16 @@ def cmd_dicom_seg(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rtstruct(args: argparse.Namespace) -> int:
+    from .rtstruct_export import write_rtstruct
+
+    path = write_rtstruct(
+        _session(), args.dicom, args.segmentation, args.output, _table(args), args.series, args.overwrite
+    )
+    print(f"wrote {path}")
+    return 0
+
+
 def _print_report(output: str | Path, cases: list) -> None:
     problems = sum(len(case.problems) for case in cases)
     print(f"wrote {output} ({len(cases)} cases, {problems} problem(s))")
@@ -309,6 +319,16 @@ def add_commands(
     p = command("dicom-seg", "Write a DICOM SEG of a segmentation of a DICOM series (highdicom).", cmd_dicom_seg)
     p.add_argument("dicom", metavar="DICOM_DIR", help="folder holding the series")
     p.add_argument("segmentation", metavar="SEG", help=".seg.nrrd or labelmap on the series' grid")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.dcm")
+    p.add_argument("--series", metavar="UID", help="the series to use when the folder holds several")
+    p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace OUT")
+    common(p)
+
+    p = command(
+        "rtstruct", "Write an RT Structure Set of a segmentation of a DICOM series (pixel-edge contours).", cmd_rtstruct
+    )
+    p.add_argument("dicom", metavar="DICOM_DIR", help="folder holding the series")
+    p.add_argument("segmentation", metavar="SEG", help=".seg.nrrd, labelmap, RTSTRUCT or DICOM SEG on the series' grid")
     p.add_argument("-o", "--output", required=True, metavar="OUT.dcm")
     p.add_argument("--series", metavar="UID", help="the series to use when the folder holds several")
     p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace OUT")
