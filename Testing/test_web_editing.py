@@ -5,10 +5,12 @@ keyboard shortcuts. Headless Chromium (Playwright) on a server this test starts,
 saved labelmap is read back with SimpleITK and checked voxel by voxel.
 
 The strokes are drawn the way Playwright drives a mouse: down, 8 moves, up, and the next stroke at once.
+SEGTRUTH_SCREENSHOTS=docs/images keeps the README's pictures of these controls (else pytest's temporary folder).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +41,13 @@ def served(tmp_path_factory, ct_chest) -> Iterator[tuple[str, Path]]:
     shutil.copyfile(ct_chest[0], folder / "chest.nrrd")
     with serving(folder) as url:
         yield url, folder
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("SEGTRUTH_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -144,11 +153,15 @@ def test_strokes_during_slice_changes_land_on_the_slice_they_were_drawn_on(page,
     expect(axial).to_have_attribute("data-index", str(first))
 
 
-def test_the_2d_brush_paints_the_shown_slice_and_the_sphere_its_neighbours(page, served):
+def test_the_2d_brush_paints_the_shown_slice_and_the_sphere_its_neighbours(page, served, shots):
     _url, folder = served
     start_painting(page, brush_mm=24)
     index = int(by_id(page, "slice-axial").get_attribute("data-index"))
     stroke(page, A_STROKES[1])
+    box = axial_box(page)
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.62 * box["height"])  # the brush outline, 24 mm
+    page.wait_for_timeout(800)
+    page.screenshot(path=shots / "web-8-brush.png")
     labels = saved_labels(page, folder)
     assert set(np.nonzero(labels)[0]) == {index}, "a 2D brush paints the shown slice only"
     by_id(page, "brush-sphere").locator("input").check()
@@ -182,7 +195,7 @@ def view_pixels(page) -> np.ndarray:
     return np.asarray(Image.open(BytesIO(png)).convert("L"), dtype=float)
 
 
-def test_window_level_presets_and_drag_change_the_rendered_pixels(page):
+def test_window_level_presets_and_drag_change_the_rendered_pixels(page, shots):
     """Presets and a drag change the picture; the view is named, with its patient directions at its edges."""
     expect(by_id(page, "view-name-axial")).to_have_text("Axial")
     for edge, letter in (("left", "R"), ("right", "L"), ("top", "A"), ("bottom", "P")):
@@ -201,6 +214,7 @@ def test_window_level_presets_and_drag_change_the_rendered_pixels(page):
     expect(by_id(page, "window-level")).to_have_text("W 1400 L -500")
     page.wait_for_timeout(600)
     lung = view_pixels(page)
+    page.screenshot(path=shots / "web-9-window-level.png")
     # The lungs (air, -1000 HU) are black in the abdomen window and grey in the lung window.
     assert np.abs(lung - abdomen).mean() > 10
     drag(page, axial_box(page), (0.5, 0.5), (0.7, 0.5))  # left-right: a wider window
@@ -211,7 +225,7 @@ def test_window_level_presets_and_drag_change_the_rendered_pixels(page):
     assert np.abs(view_pixels(page) - lung).mean() > 2
 
 
-def test_keyboard_shortcuts_and_their_help(page, served):
+def test_keyboard_shortcuts_and_their_help(page, served, shots):
     start_painting(page)
     page.mouse.move(axial_box(page)["x"] + 50, axial_box(page)["y"] + 50)
     page.keyboard.press("2")  # the second segment of the list
@@ -246,5 +260,45 @@ def test_keyboard_shortcuts_and_their_help(page, served):
     page.keyboard.press("?")
     expect(by_id(page, "help-panel")).to_be_visible()
     expect(by_id(page, "help-panel")).to_contain_text("Ctrl+Z")
+    page.wait_for_timeout(400)
+    page.screenshot(path=shots / "web-10-help.png")
     page.keyboard.press("Escape")
     expect(by_id(page, "help-panel")).to_be_hidden(timeout=5000)
+
+
+def changed(a: np.ndarray, b: np.ndarray) -> int:
+    """Pixels whose grey level differs by more than 25 (JPEG noise stays below)."""
+    return int((np.abs(a - b) > 25).sum())
+
+
+def test_segment_visibility_outline_and_the_3d_surface(page, shots):
+    """The segment list's eye and outline toggles change the view; the 3D switch adds a 3D view of surfaces."""
+    start_painting(page, brush_mm=30)
+    stroke(page, A_STROKES[2])
+    wait_applied(page)
+    page.wait_for_timeout(800)
+    shown = view_pixels(page)
+    by_id(page, "segment-visible-right-lung").click()
+    wait_applied(page)
+    page.wait_for_timeout(800)
+    hidden = view_pixels(page)
+    assert changed(shown, hidden) > 300  # the stroke's filled area
+    by_id(page, "segment-visible-right-lung").click()
+    by_id(page, "segment-outline-right-lung").click()
+    wait_applied(page)
+    page.wait_for_timeout(800)
+    outlined = view_pixels(page)
+    assert changed(outlined, shown) > 200 and changed(outlined, hidden) > 50  # no fill, an outline
+    by_id(page, "segment-outline-right-lung").click()
+    views = page.locator("img.image-display-area")
+    expect(views).to_have_count(3)
+    by_id(page, "toggle-3d").locator("input").check()
+    wait_applied(page)
+    expect(views).to_have_count(4, timeout=30_000)
+    wait_applied(page)
+    page.wait_for_timeout(2500)
+    page.screenshot(path=shots / "web-11-3d.png")
+    by_id(page, "toggle-3d").locator("input").uncheck()
+    wait_applied(page)
+    expect(views).to_have_count(3, timeout=30_000)
+    clear_case(page, 1)

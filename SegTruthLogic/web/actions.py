@@ -8,6 +8,7 @@ follows the strokes drawn before it. Pure Python: the server's consumer loop pop
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ class Action:
     kind: str
     args: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # the tab's state values not yet sent when it acted
+    received: float = field(default_factory=time.perf_counter)
 
 
 class ActionQueue:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ LAYOUT_SLICES, LAYOUT_AXIAL, LAYOUT_3D = "slices", "axial", "slices3d"
 REFRESH_DELAY_S = 0.15  # segment list and grow preview follow paint strokes after this pause
 STATIC = Path(__file__).with_name("static")
 BRUSH_MM = 10.0  # default brush diameter
+STILL_QUALITY = 90  # trame-rca's still JPEG quality
 PREVIEW_FILL = 0.3  # a preview's fill opacity: the anatomy under it stays visible
 
 
@@ -91,7 +93,14 @@ class SegTruthWebApp:
         self.device = device
 
         self.slicer_app = SlicerApp()
-        register_rca_factories(self.slicer_app.view_manager, self.server, slice_view_ui_f=self._slice_view_ui)
+        # One JPEG quality: trame-rca renders a view twice (interactive, then still) when the two differ, and
+        # rendering in the server's loop is what delays the next action.
+        register_rca_factories(
+            self.slicer_app.view_manager,
+            self.server,
+            slice_view_ui_f=self._slice_view_ui,
+            interactive_quality=STILL_QUALITY,
+        )
         self.editor_logic = SegmentEditorLogic(self.server, self.slicer_app)  # its undo stack is the one used
         self.layout_manager = LayoutManager(self.slicer_app.scene, self.slicer_app.view_manager, self.server)
         self.layout_manager.register_layout_dict(_layouts(), lazy_initialization=True)
@@ -166,7 +175,8 @@ class SegTruthWebApp:
         s.st_brush_mm = BRUSH_MM
         s.st_brush_sphere = False
         s.st_help = False
-        s.st_opacity = 0.5
+        s.st_editor_effect = ""
+        s.st_preview_count = 0  # previews shown so far (the page times a grow update following a stroke)
 
     def say(self, text: str, error: bool = False) -> None:
         self.state.st_status, self.state.st_error = text, error
@@ -224,6 +234,7 @@ class SegTruthWebApp:
 
     async def _apply_action(self, action: Action) -> None:
         handler = self.handlers.get(action.kind)
+        started = time.perf_counter()
         try:
             with self.state:
                 if action.state:  # what the tab had typed or picked but not sent yet, as it was then
@@ -244,10 +255,19 @@ class SegTruthWebApp:
                 self.say(f"{action.kind} failed ({type(error).__name__}: {error}).", True)
         finally:
             self.actions.finish(action)
+            applied = time.perf_counter()
             with self.state:
                 if action.client is not None:
                     self.state.st_applied = dict(self.actions.done)
                 self._publish_views()
+            log.debug(
+                "action %s %s: waited %.3f s, applied in %.3f s, published in %.3f s",
+                action.kind,
+                action.seq,
+                started - action.received,
+                applied - started,
+                time.perf_counter() - applied,
+            )
 
     def pending_actions(self) -> int:
         return len(self.actions)
@@ -262,9 +282,7 @@ class SegTruthWebApp:
             raise SegTruthError("Select a segment to paint into first.")
         if self.previewer.active and not self._follows_edits(self.previewer.effect):  # type: ignore[arg-type]
             self.cancel_preview()
-        paint(self.ws.editor, self.ws.volume, segment, stroke, erase=erase)
-        for view in self._slice_views():
-            view.schedule_render()
+        paint(self.ws.editor, self.ws.volume, segment, stroke, erase=erase)  # the views ask for their frames
 
     # -- views -----------------------------------------------------------------------------------------------
     def _slice_views(self) -> list:
@@ -457,8 +475,6 @@ class SegTruthWebApp:
                 continue
             with self.state:
                 self._refresh_rows()
-            for view in self.slicer_app.view_manager.get_views():
-                view.schedule_render()  # a last frame once edits pause: streamed views could miss the final one
             effect = self.previewer.effect
             following = effect is not None and self._follows_edits(effect) and self.previewer.stale
             if following and not self.actions.has("follow"):  # in line with the person's actions, never beside
@@ -489,7 +505,11 @@ class SegTruthWebApp:
             SegmentationEffectPaint,
         )
 
-        if not name or name == SegmentationEffectNoTool.get_effect_name():
+        no_tool = not name or name == SegmentationEffectNoTool.get_effect_name()
+        brushes = (SegmentationEffectPaint.get_effect_name(), SegmentationEffectErase.get_effect_name())
+        # An effect of the Editor tab (draw, scissors, ...) takes the left button; else a drag sets window/level.
+        self.state.st_editor_effect = "" if no_tool or name in brushes else name
+        if no_tool:
             if self.state.st_tool in EDITOR_TOOLS:
                 self.state.st_tool = ""
             return
@@ -559,10 +579,9 @@ class SegTruthWebApp:
             if not editor.get_active_segment_id():
                 self.say("Select a segment to paint into first.", True)
                 return
-            self.state.st_tool = tool
             editor.deactivate_effect()  # SegTruth's brush: drawn in the page, applied in order (see brush)
-            shape = "sphere" if self.state.st_brush_sphere else "2D"
-            self.say(f"{tool.title()}: drag in a slice view ({shape} brush, {self.state.st_brush_mm} mm).")
+            self.state.st_tool = tool
+            self.say(f"{tool.title()}: drag in a slice view (brush settings below the tools).")
             return
         self.cancel_preview()
         spec = BY_KEY.get(tool)
@@ -622,6 +641,8 @@ class SegTruthWebApp:
             self.previewer.show()
             if self.previewer.node is not None:
                 self.previewer.node.GetDisplayNode().SetOpacity2DFill(PREVIEW_FILL)
+            for view in self._slice_views():
+                view.schedule_render()
             message, error = effect.summary(), False
         except Cancelled as cancelled:
             self.previewer.cancel()
@@ -637,6 +658,7 @@ class SegTruthWebApp:
             self._token = None
         with self.state:
             self.state.st_busy = False
+            self.state.st_preview_count += 1
             self.state.st_preview = self.previewer.active
             self.say(message, error)
 

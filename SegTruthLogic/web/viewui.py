@@ -51,7 +51,7 @@ def slice_view_overlay(app: SegTruthWebApp, server, view_id: str, view) -> None:
             ("left", "left:6px;top:50%;"),
             ("right", "right:40px;top:50%;"),
             ("top", "top:6px;left:50%;"),
-            ("bottom", "bottom:6px;left:50%;"),
+            ("bottom", "bottom:24px;left:50%;"),
         ):
             html.Div(
                 f"{{{{ {g}.{edge} }}}}",
@@ -79,7 +79,7 @@ def slice_view_overlay(app: SegTruthWebApp, server, view_id: str, view) -> None:
                 max=(f"{g}.count",),
                 step=1,
                 model_value=(f"{g}.index + 1",),
-                thumb_label=True,
+                thumb_label="always",
                 hide_details=True,
                 density="compact",
                 color="primary",

@@ -15,7 +15,10 @@
     drawing: null,
     wl: null,
     hover: null,
-    latency: [], // {kind, seq, ms}: sent until the server applied it (read by the benchmark)
+    latency: [], // {kind, seq, ms, sent, applied}: sent until the server applied it (read by the benchmark)
+    visible: [], // ms from a pointer event of a stroke to the frame that shows it drawn on the overlay
+    frames: {}, // view -> times the server's images arrived
+    marks: [], // {key, t}: when watched state changed (a preview recomputed)
   };
   window.segtruth = st;
 
@@ -63,7 +66,8 @@
     for (const key of Object.keys(picked)) if (picked[key].seq <= done) delete picked[key];
     for (const [seq, item] of st.pending) {
       if (seq <= done) {
-        st.latency.push({ kind: item.kind, seq, ms: now - item.sent });
+        st.latency.push({ kind: item.kind, seq, ms: now - item.sent, sent: item.sent, applied: now });
+        if (st.latency.length > 2000) st.latency.shift();
         st.pending.delete(seq);
       }
     }
@@ -158,6 +162,62 @@
       ctx.arc(st.hover.x, st.hover.y, st.hover.r, 0, 2 * Math.PI);
       ctx.stroke();
     }
+    drawCrosshair(canvas, rect);
+  }
+
+  // The point under the mouse in RAS (from the view's XY-to-RAS), and where it lies in another view.
+  function rasAt(view, x, y, rect) {
+    const g = geometry(view);
+    if (!g) return null;
+    const m = g.xy_to_ras;
+    const px = (x / rect.width) * g.width;
+    const py = (1 - y / rect.height) * g.height;
+    return [0, 1, 2].map((r) => m[4 * r] * px + m[4 * r + 1] * py + m[4 * r + 3]);
+  }
+
+  function viewPoint(view, ras) {
+    // XY of a RAS point in a view: solve m[:3,:3] * [x, y, z] = ras - m[:3, 3].
+    const g = geometry(view);
+    if (!g) return null;
+    const m = g.xy_to_ras;
+    const a = [
+      [m[0], m[1], m[2]],
+      [m[4], m[5], m[6]],
+      [m[8], m[9], m[10]],
+    ];
+    const b = [ras[0] - m[3], ras[1] - m[7], ras[2] - m[11]];
+    const det = (q) =>
+      q[0][0] * (q[1][1] * q[2][2] - q[1][2] * q[2][1]) -
+      q[0][1] * (q[1][0] * q[2][2] - q[1][2] * q[2][0]) +
+      q[0][2] * (q[1][0] * q[2][1] - q[1][1] * q[2][0]);
+    const d = det(a);
+    if (!d) return null;
+    const column = (k) => a.map((row, r) => row.map((v, c) => (c === k ? b[r] : v)));
+    const x = det(column(0)) / d;
+    const y = det(column(1)) / d;
+    return { fx: x / g.width, fy: 1 - y / g.height };
+  }
+
+  function drawCrosshair(canvas, rect) {
+    const view = canvas.dataset.stView;
+    if (!st.hover || st.hover.view === view || !st.hover.ras) return;
+    const p = viewPoint(view, st.hover.ras);
+    if (!p || p.fx < 0 || p.fx > 1 || p.fy < 0 || p.fy > 1) return;
+    const ctx = canvas.getContext("2d");
+    const x = p.fx * rect.width;
+    const y = p.fy * rect.height;
+    ctx.strokeStyle = "rgba(255,255,0,0.8)";
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(x - 12, y);
+    ctx.lineTo(x - 3, y);
+    ctx.moveTo(x + 3, y);
+    ctx.lineTo(x + 12, y);
+    ctx.moveTo(x, y - 12);
+    ctx.lineTo(x, y - 3);
+    ctx.moveTo(x, y + 3);
+    ctx.lineTo(x, y + 12);
+    ctx.stroke();
   }
 
   function redrawAll() {
@@ -203,7 +263,31 @@
   }
 
   // -- strokes --------------------------------------------------------------------------------------------
-  function startStroke(hit) {
+  function markVisible(event) {
+    const start = event.timeStamp;
+    requestAnimationFrame(() => {
+      st.visible.push(performance.now() - start);
+      if (st.visible.length > 2000) st.visible.shift();
+    });
+  }
+
+  // The server's images of each view: when they arrive (the benchmark reads them; nothing else does).
+  function watchFrames() {
+    for (const canvas of overlays()) {
+      const view = canvas.dataset.stView;
+      const img = canvas.parentElement && canvas.parentElement.querySelector("img");
+      if (!img || img.dataset.stWatched) continue;
+      img.dataset.stWatched = "1";
+      st.frames[view] = [];
+      new MutationObserver(() => {
+        const list = st.frames[view];
+        list.push(performance.now());
+        if (list.length > 500) list.shift();
+      }).observe(img, { attributes: true, attributeFilter: ["src"] });
+    }
+  }
+
+  function startStroke(hit, event) {
     const g = strokeGeometry(hit.name);
     const segment = get("st_selected");
     if (!g || !segment) return false;
@@ -222,6 +306,7 @@
       rect: hit.rect,
     };
     redraw(hit.canvas);
+    markVisible(event);
     return true;
   }
 
@@ -232,6 +317,7 @@
     d.points.push([Math.min(1, Math.max(0, x)), Math.min(1, Math.max(0, y))]);
     const canvas = overlays().find((c) => c.dataset.stView === d.view);
     if (canvas) redraw(canvas);
+    markVisible(event);
   }
 
   function endStroke() {
@@ -290,8 +376,8 @@
         st.activeView = hit.name;
         if (event.button !== 0 || event.shiftKey || event.ctrlKey || event.altKey || event.metaKey) return;
         let taken = false;
-        if (brushTool()) taken = startStroke(hit);
-        else if (!get("st_tool")) taken = startWindowLevel(hit, event);
+        if (brushTool()) taken = startStroke(hit, event);
+        else if (!get("st_tool") && !get("st_editor_effect")) taken = startWindowLevel(hit, event);
         if (taken) {
           event.preventDefault();
           event.stopPropagation();
@@ -319,7 +405,7 @@
         if (hit) {
           st.activeView = hit.name;
           const r = (Number(get("st_brush_mm")) || 5) / 2 / mmPerCssPixel(hit.name, hit.rect);
-          st.hover = { view: hit.name, x: hit.x, y: hit.y, r };
+          st.hover = { view: hit.name, x: hit.x, y: hit.y, r, ras: rasAt(hit.name, hit.x, hit.y, hit.rect) };
         } else {
           st.hover = null;
         }
@@ -417,7 +503,11 @@
       return;
     }
     t.state.watch(["st_applied"], onApplied);
-    t.state.watch(["st_views"], () => redrawAll());
+    t.state.watch(["st_views"], () => {
+      redrawAll();
+      watchFrames();
+    });
+    t.state.watch(["st_preview_count"], () => st.marks.push({ key: "preview", t: performance.now() }));
     install();
   }
   whenReady();
