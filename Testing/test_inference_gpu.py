@@ -108,3 +108,30 @@ def test_real_out_of_memory_falls_back(monkeypatch):
     out = window.run(image, lambda: [Greedy()], 1, torch.device("cuda"))
     assert torch.allclose(out, Bright()(image[None])[0], atol=1e-3)
     assert notices and "out of memory with cuda, batch 2" in notices[0]
+
+
+def test_image_on_the_device_and_tiles_streamed_from_pinned_memory_agree():
+    """Accumulating on the GPU (the image there once) or in RAM (tiles copied on a side stream): same output."""
+    image = torch.from_numpy(np.random.default_rng(1).uniform(size=(1, 50, 44, 38)).astype(np.float32))
+    outputs = {}
+    for where in ("device", "cpu"):
+        window = SlidingWindow((16, 16, 16), out_channels=2, batch_size=2, accumulate=where, keep_on_device=True)
+        outputs[where] = window.run(image, lambda: [Bright()], 1, torch.device("cuda"))
+    assert outputs["device"].device.type == "cuda" and outputs["cpu"].device.type == "cpu"
+    assert torch.allclose(outputs["device"].cpu(), outputs["cpu"], atol=1e-5)
+    assert torch.allclose(outputs["cpu"], Bright()(image[None])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float16"])
+def test_cuda_in_float32_and_float16_equals_nnunet(precision):
+    fixtures = reference_fixtures()
+    folder = fixtures / json.loads((fixtures / "manifest.json").read_text())["models"]["3d_fullres"]
+    model = load_model(folder)
+    image = sitk.ReadImage(str(fixtures / "nnunet" / "test" / "images" / "anisotropic_0000.nii.gz"))
+    result = predict(model, [sitk.GetArrayFromImage(image)], Grid.from_sitk(image), "cuda", precision=precision)
+    reference = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(fixtures / "nnunet" / "test" / "ref_3d_fullres_f01" / "anisotropic.nii.gz"))
+    )
+    assert result.precision == precision
+    for label in (1, 2):
+        assert dice(result.labels == label, reference == label) >= 0.999

@@ -9,6 +9,7 @@ by a signal (the finished cases stay finished; run the same command again to go 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -19,6 +20,8 @@ from pathlib import Path
 from ..core.commands import Command
 from ..core.errors import Cancelled, SegTruthError
 from ..core.progress import CancelToken, progress_bar
+from ..inference.commands import add_precision_argument
+from ..inference.precision import ENVIRONMENT as PRECISION_ENVIRONMENT
 
 EXIT_ERROR = 1
 EXIT_CASES_FAILED = 3
@@ -40,6 +43,7 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device", choices=["auto", "cpu", "cuda", "mps"], help="device for model steps (default: the step's own)"
     )
+    add_precision_argument(p)  # through SEGTRUTH_PRECISION, which the workers inherit
     p.add_argument("--engine", choices=["local", "ray"], default="local", help="local processes (default) or Ray")
     p.add_argument("--address", help="Ray cluster address (e.g. auto, HOST:6379, ray://HOST:10001); default: start one")
     p.add_argument("--retry-failed", action="store_true", help="run the cases that failed before again")
@@ -75,6 +79,26 @@ def _signals_stop(cancel) -> Iterator[None]:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    with _precision(getattr(args, "precision", None)):
+        return _batch(args)
+
+
+@contextmanager
+def _precision(name: str | None) -> Iterator[None]:
+    """``--precision`` for this batch's model steps: the environment variable its workers inherit."""
+    saved = os.environ.get(PRECISION_ENVIRONMENT)
+    if name:
+        os.environ[PRECISION_ENVIRONMENT] = name
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(PRECISION_ENVIRONMENT, None)
+        else:
+            os.environ[PRECISION_ENVIRONMENT] = saved
+
+
+def _batch(args: argparse.Namespace) -> int:
     from .run import run_batch
 
     progress = progress_bar(args.quiet)

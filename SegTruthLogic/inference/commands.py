@@ -56,7 +56,15 @@ def cmd_segment(args: argparse.Namespace) -> int:
         model = load_model(args.model, progress=progress)  # before loading the image: a bad model fails fast
         case = Case.open(args.image)
         case.segmentation = segment(
-            case.session, case.segmentation, case.volume, model, args.device, args.tta, args.batch_size, progress
+            case.session,
+            case.segmentation,
+            case.volume,
+            model,
+            args.device,
+            args.tta,
+            args.batch_size,
+            progress,
+            precision=getattr(args, "precision", None),
         )
         case.table = model.card.labels
         case.save(out)
@@ -67,6 +75,18 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision``: shared by ``segment`` and ``batch``."""
+    from .precision import PRECISIONS
+
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="network arithmetic: auto (default; bfloat16 on CPUs with native bfloat16, float16 on CUDA), "
+        "float32 to force full precision (or set SEGTRUTH_PRECISION)",
+    )
+
+
 def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", help="image file (NIfTI, NRRD, MHA) or DICOM folder")
     p.add_argument("--model", required=True, metavar="NAME_OR_PATH", help="catalog name, model folder or card")
@@ -74,6 +94,7 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
     p.add_argument("--tta", action="store_true", help="average over mirrored inputs (slower, off by default)")
     p.add_argument("--batch-size", type=int, default=1, help="tiles per network call (default 1)")
+    add_precision_argument(p)
     p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace OUT")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 

@@ -26,6 +26,7 @@ from ..core.progress import CancelToken, ProgressCallback, report
 from ..core.sources import source_grid
 from ..scene.segments import ensure_segment, import_labelmap, new_segmentation
 from .model import LoadedModel
+from .precision import choose_precision
 from .preprocessing import postprocess
 from .sliding_window import SlidingWindow
 
@@ -77,6 +78,7 @@ class Result:
     device: str
     seconds: float
     notices: list[str] = field(default_factory=list)
+    precision: str = "float32"
 
 
 def check_input(model: LoadedModel, grids: Sequence[Grid], names: Sequence[str]) -> None:
@@ -107,8 +109,13 @@ def predict(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     names: Sequence[str] | None = None,
+    precision: str | None = None,
 ) -> Result:
-    """Run the model on (k, j, i) arrays on ``grid`` (the image file's grid); label values on the same grid."""
+    """Run the model on (k, j, i) arrays on ``grid`` (the image file's grid); label values on the same grid.
+
+    ``precision``: the network's arithmetic, ``auto`` (bfloat16 on CPUs that compute it natively, float16 on
+    CUDA, else float32), ``float32``, ``bfloat16`` or ``float16``; None reads ``SEGTRUTH_PRECISION``.
+    """
     start = time.perf_counter()
     names = list(names or [f"image {n + 1}" for n in range(len(channels))])
     check_input(model, [grid] * len(channels), names)
@@ -116,6 +123,7 @@ def predict(
         if array.shape != grid.shape_kji:
             raise SegTruthError(f"{name}: its array {array.shape} does not fit its grid ({grid.describe()}).")
     target = resolve_device(device)
+    choose_precision(precision, target)  # a bad name fails before any work
     card = model.card
     report(progress, 0.0, f"{card.name}: preprocessing")
     prepared = model.prepare(list(channels), grid, target)
@@ -133,6 +141,8 @@ def predict(
         progress=_scaled(progress, 0.1, 0.9),
         cancel=cancel,
         notices=notices,
+        precision=precision,
+        keep_on_device=True,  # resampling back and argmax run where the output is (a GPU, when it fits there)
     )
     with _deterministic(target):
         output = window.run(prepared.image, model.members, model.ensemble_size, target)
@@ -149,7 +159,8 @@ def predict(
     labels = postprocess(lookup[index], card.postprocessing)
     labels = labels.astype(np.uint8 if card.labels.max_value <= 255 else np.uint16)
     report(progress, 1.0, f"{card.name}: done")
-    return Result(labels, grid, card.labels, target.type, time.perf_counter() - start, notices)
+    used = window.used_precision.name if window.used_precision is not None else "float32"
+    return Result(labels, grid, card.labels, target.type, time.perf_counter() - start, notices, used)
 
 
 def _scaled(progress: ProgressCallback | None, low: float, high: float) -> ProgressCallback | None:
@@ -168,6 +179,7 @@ def segment(
     batch_size: int = 1,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    precision: str | None = None,
 ):
     """Segment a volume node (or a list of nodes, one per input channel) with a model; returns the segmentation node.
 
@@ -175,6 +187,7 @@ def segment(
     scene; ``segmentation_node``: None makes a new one. ``model``: a catalog name, a path (nnU-Net folder, MONAI
     bundle, ``*.card.json``, TorchScript file with a card beside it), or a loaded model. Segments get the card's
     names, colors, terminology and label values; existing segments of those names are replaced, others kept.
+    ``precision``: see ``predict``.
     """
     from .catalog import load_model
 
@@ -191,7 +204,7 @@ def segment(
     channels = [move_array(arrayFromVolume(n), Grid.from_node(n), file_grid) for n in nodes]
     for name, channel in zip(names, channels):
         check_finite(channel, name)  # a volume built in memory; files are checked when they are read
-    result = predict(loaded, channels, file_grid, device, tta, batch_size, progress, cancel, names)
+    result = predict(loaded, channels, file_grid, device, tta, batch_size, progress, cancel, names, precision)
     labels = move_array(result.labels, file_grid, node_grid)
     scene_owner = session or types.SimpleNamespace(scene=nodes[0].GetScene())
     if segmentation_node is None:

@@ -18,6 +18,7 @@ from ..core.errors import SegTruthError
 from ..core.geometry import Grid, move_array
 from .card import ModelCard
 from .resampling import resize_to
+from .sliding_window import fits_on_device
 
 
 @dataclass
@@ -173,9 +174,11 @@ def prepare(
 def restore(card: ModelCard, output: torch.Tensor, prepared: Prepared) -> np.ndarray:
     """Output channels -> channel index per voxel, resized back and moved onto the file's grid (k, j, i)."""
     ctx = prepared.context
+    if not fits_on_device(output, ctx["laid_out"]):  # on a GPU only while within its memory bound
+        output = output.cpu()
     output = resize_to(output.float(), ctx["region"], card.inference.output_interpolation)
     if ctx["region"] != ctx["laid_out"]:  # a two-stage model: outside its region is background
-        full = torch.full((output.shape[0], *ctx["laid_out"]), float(output.min()) - 1.0)
+        full = torch.full((output.shape[0], *ctx["laid_out"]), float(output.min()) - 1.0, device=output.device)
         if output.shape[0] > 1 and card.inference.output != "sigmoid":
             full[0] = float(output.max()) + 1.0
         full[(slice(None), *ctx["crop"])] = output
@@ -185,12 +188,12 @@ def restore(card: ModelCard, output: torch.Tensor, prepared: Prepared) -> np.nda
         probabilities = torch.sigmoid(output) if output.min() < 0 or output.max() > 1 else output
         best = probabilities.max(dim=0)
         index = torch.where(best.values > card.inference.threshold, best.indices, -1)
-        labels = index.numpy().astype(np.int32) + 1
+        labels = index.cpu().numpy().astype(np.int32) + 1
     elif output.shape[0] == 1:  # one foreground channel, probabilities or logits
         value = torch.sigmoid(output[0]) if kind == "logits" else output[0]
-        labels = (value > card.inference.threshold).numpy().astype(np.int32)
+        labels = (value > card.inference.threshold).cpu().numpy().astype(np.int32)
     else:
-        labels = torch.argmax(output, dim=0).numpy().astype(np.int32)
+        labels = torch.argmax(output, dim=0).to(torch.int32).cpu().numpy()
     if card.preprocessing.axes == "ijk":
         labels = labels.transpose(2, 1, 0)
     return move_array(np.ascontiguousarray(labels), ctx["target"], ctx["grid"])

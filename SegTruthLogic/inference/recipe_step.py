@@ -65,8 +65,12 @@ def segment(
     batch_size: int = 1,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    precision: str | None = None,
 ) -> None:
-    """Segment ``volume`` (and its extra channels, if the case has several) with ``model`` into the segmentation."""
+    """Segment ``volume`` (and its extra channels, if the case has several) with ``model`` into the segmentation.
+
+    ``precision``: the network's arithmetic (see ``inference.engine.predict``); None: ``SEGTRUTH_PRECISION`` or auto.
+    """
     from . import segment as run_model
 
     if not model:
@@ -84,6 +88,7 @@ def segment(
         batch_size,
         progress,
         cancel,
+        precision,
     )
 
 

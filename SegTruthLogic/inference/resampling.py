@@ -63,45 +63,55 @@ def _nearest_index(old: int, new: int) -> np.ndarray:
     return np.clip(np.floor(coords + 0.5).astype(np.int64), 0, old - 1)
 
 
+def resize_linear(data: torch.Tensor, shape, axis: int | None = None) -> torch.Tensor:
+    """nnU-Net's order-1 resize of (C, *spatial) in torch, on the tensor's own device (CPU or GPU), float32.
+
+    ``axis``: resize slices across this axis bilinearly and pick nearest slices along it.
+    """
+    shape = tuple(int(s) for s in shape)
+    tensor = data.float()
+    current = tuple(tensor.shape[1:])
+    if current == shape:
+        return tensor
+    if axis is None:
+        return _linear(tensor, shape)
+    plane = tuple(s for a, s in enumerate(shape) if a != axis)
+    moved = tensor.movedim(axis + 1, 1)  # (C, slices, a, b): slices become the batch of a 2D resize
+    flat = moved.reshape(-1, 1, *moved.shape[2:])
+    resized = functional.interpolate(flat, size=plane, mode="bilinear", align_corners=False)
+    in_plane = resized.reshape(moved.shape[0], moved.shape[1], *plane).movedim(1, axis + 1)
+    if current[axis] == shape[axis]:
+        return in_plane
+    index = torch.from_numpy(_nearest_index(current[axis], shape[axis])).to(in_plane.device)
+    return torch.index_select(in_plane, axis + 1, index)
+
+
 def resize(data, shape, order: int, axis: int | None = None) -> np.ndarray:
     """Resize (C, *spatial) float data to ``shape`` as nnU-Net does (order 3 for images, 1 for logits).
 
     ``axis``: resize slices across this axis in plane with ``order`` and pick nearest slices along it.
-    Returns float32 numpy.
+    Returns float32 numpy (order 1 runs in torch: see ``resize_linear``).
     """
     shape = tuple(int(s) for s in shape)
-    if isinstance(data, torch.Tensor):
-        tensor = data.float()
-        data = None
-    else:
-        tensor = None
-    current = tuple((tensor if tensor is not None else data).shape[1:])
+    if order == 1:
+        source = data if isinstance(data, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(data, np.float32))
+        return np.ascontiguousarray(resize_linear(source, shape, axis).cpu().numpy())
+    array = data.float().cpu().numpy() if isinstance(data, torch.Tensor) else data
+    current = tuple(array.shape[1:])
     if current == shape:
-        return (tensor.numpy() if tensor is not None else data).astype(np.float32, copy=False)
+        return array.astype(np.float32, copy=False)
     if axis is None:
-        if order == 1:
-            source = tensor if tensor is not None else torch.from_numpy(np.ascontiguousarray(data, np.float32))
-            return _linear(source, shape).numpy()
-        array = tensor.numpy() if tensor is not None else data
         return np.stack([_spline(np.asarray(c, np.float32), shape, order) for c in array]).astype(np.float32)
     plane = tuple(s for a, s in enumerate(shape) if a != axis)
-    if order == 1:
-        source = tensor if tensor is not None else torch.from_numpy(np.ascontiguousarray(data, np.float32))
-        moved = source.movedim(axis + 1, 1)  # (C, slices, a, b): slices become the batch of a 2D resize
-        flat = moved.reshape(-1, 1, *moved.shape[2:])
-        resized = functional.interpolate(flat, size=plane, mode="bilinear", align_corners=False)
-        in_plane = resized.reshape(moved.shape[0], moved.shape[1], *plane).movedim(1, axis + 1).numpy()
-    else:
-        array = tensor.numpy() if tensor is not None else data
-        in_plane = np.stack(
-            [
-                np.stack(
-                    [_spline(np.take(c, i, axis=axis).astype(np.float32), plane, order) for i in range(c.shape[axis])],
-                    axis=axis,
-                )
-                for c in array
-            ]
-        )
+    in_plane = np.stack(
+        [
+            np.stack(
+                [_spline(np.take(c, i, axis=axis).astype(np.float32), plane, order) for i in range(c.shape[axis])],
+                axis=axis,
+            )
+            for c in array
+        ]
+    )
     if current[axis] == shape[axis]:
         return in_plane.astype(np.float32, copy=False)
     index = _nearest_index(current[axis], shape[axis])
@@ -117,4 +127,4 @@ def resize_to(data: torch.Tensor, shape, interpolation: str) -> torch.Tensor:
         return functional.interpolate(data[None], size=shape, mode="nearest-exact")[0]
     if interpolation == "linear":
         return _linear(data.float(), shape)
-    return torch.from_numpy(resize(data.numpy(), shape, 3))
+    return torch.from_numpy(resize(data.float().cpu().numpy(), shape, 3)).to(data.device)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -24,6 +23,7 @@ from torch.nn import functional
 
 from ..core.errors import SegTruthError
 from ..core.progress import CancelToken, ProgressCallback, report
+from .precision import Precision, choose_precision, memory_layout, to_layout
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 
@@ -47,6 +47,17 @@ def gaussian_weights(patch: tuple[int, ...], sigma_scale: float = 1.0 / 8, peak:
     weights = weights / (weights.max() / peak)
     weights[weights == 0] = weights[weights > 0].min()
     return torch.from_numpy(weights.astype(np.float32))
+
+
+def fits_on_device(tensor: torch.Tensor, shape: tuple[int, ...], budget: int = 1 << 30) -> bool:
+    """Whether ``tensor`` (C, ...) resized to ``shape`` may stay where it is: always on the CPU; on a GPU when the
+    result and the tensor fit ``budget`` and a quarter of its free memory (the bound that keeps device memory
+    independent of the volume)."""
+    if tensor.device.type != "cuda":
+        return True
+    needed = (tensor.numel() + tensor.shape[0] * int(np.prod(shape))) * 4
+    free, _total = torch.cuda.mem_get_info(tensor.device)
+    return needed < min(free // 4, budget)
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -87,6 +98,15 @@ class SlidingWindow:
     """Run networks over a (C, *spatial) volume tile by tile and blend their outputs.
 
     ``accumulate``: ``auto`` (device when the accumulators fit the budget), ``device`` or ``cpu``.
+    ``precision``: the network's arithmetic (``auto``, ``float32``, ``bfloat16``, ``float16``; None: the
+    ``SEGTRUTH_PRECISION`` environment variable, else auto), chosen for each attempt's device; the outputs are
+    accumulated in float32 whatever it is. ``used_precision`` says what the last run used.
+    ``keep_on_device``: return the blended output where it was accumulated (a GPU, when it fitted there), so
+    resampling and argmax can run there too; else on the CPU.
+
+    On a GPU whose budget holds the accumulators, the (padded) image goes to the device once as well, so the
+    whole blend runs there; otherwise tiles travel from pinned memory on a side stream, the next batch's copy
+    overlapping the current batch's network.
     """
 
     patch_size: tuple[int, ...] | None
@@ -99,10 +119,12 @@ class SlidingWindow:
     accumulate: str = "auto"
     device_accumulator_budget: int = 1 << 30
     ram_accumulator_budget: int = 8 << 30
-    amp: bool = True
+    precision: str | None = None
     progress: ProgressCallback | None = None
     cancel: CancelToken | None = None
     notices: list[str] | None = None
+    used_precision: Precision | None = None
+    keep_on_device: bool = False
 
     def run(
         self, image: torch.Tensor, members: Callable[[], Iterable[Network]], count: int, device: torch.device
@@ -145,7 +167,7 @@ class SlidingWindow:
         if device.type != "cuda":
             return device.type != "cpu"
         voxels = int(np.prod(image.shape[1:]))
-        needed = voxels * 4 * ((self.out_channels or 8) + 1)
+        needed = voxels * 4 * ((self.out_channels or 8) + 1 + image.shape[0])  # outputs, weights and the image
         free, _total = torch.cuda.mem_get_info(device)
         return needed < min(free // 4, self.device_accumulator_budget)
 
@@ -174,27 +196,48 @@ class SlidingWindow:
     def _run_one(self, image: torch.Tensor, network: Network, attempt: Attempt, member: int, members: int):
         device = attempt.device
         patch = self._patch(tuple(image.shape[1:]))
-        two_d = self.patch_size is not None and len(self.patch_size) == image.ndim - 2
         padded, unpad = _pad_to(image, patch)
         tiles = self._tiles(tuple(padded.shape[1:]), patch)
         weights = gaussian_weights(tuple(patch)) if self.gaussian else torch.ones(patch)
         store = device if attempt.accumulate_on_device else torch.device("cpu")
         weights_store = weights.to(store)
-        output: torch.Tensor | None = None
         norm = torch.zeros(padded.shape[1:], dtype=torch.float32, device=store)
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp and device.type == "cuda" else nullcontext()
         net = network.to(device) if isinstance(network, torch.nn.Module) else network
         if isinstance(net, torch.nn.Module):
             net.eval()
-        for first in range(0, len(tiles), attempt.batch_size):
+        precision = choose_precision(self.precision, device, net if isinstance(net, torch.nn.Module) else None)
+        self.used_precision = precision
+        if attempt.accumulate_on_device and device.type != "cpu":
+            padded = padded.to(device)  # the whole image on the device: tiles are cut there
+        with memory_layout(net, precision):
+            output = self._tiles_loop(
+                padded, tiles, net, weights_store, norm, store, precision, attempt, member, members
+            )
+        output /= norm
+        output = output[(slice(None), *unpad)].float()
+        return output if self.keep_on_device else output.cpu()
+
+    def _tiles_loop(self, padded, tiles, net, weights_store, norm, store, precision, attempt, member, members):
+        """Run the network over the tiles in batches and add the weighted outputs into float32 accumulators."""
+        device = attempt.device
+        two_d = self.patch_size is not None and len(self.patch_size) == padded.ndim - 2
+        output: torch.Tensor | None = None
+        starts = list(range(0, len(tiles), attempt.batch_size))
+        upload = _Uploader(device)
+
+        def cut(first: int) -> torch.Tensor:
+            batch = torch.stack([padded[(slice(None), *t)] for t in tiles[first : first + attempt.batch_size]])
+            return batch[:, :, 0] if two_d else batch
+
+        staged = upload.stage(cut(starts[0]))
+        for number, first in enumerate(starts):
             if self.cancel is not None:
                 self.cancel.raise_if_cancelled("inference")
             batch_tiles = tiles[first : first + attempt.batch_size]
-            batch = torch.stack([padded[(slice(None), *t)] for t in batch_tiles])
-            if two_d:
-                batch = batch[:, :, 0]
-            batch = batch.to(device, non_blocking=True)
-            with torch.inference_mode(), autocast:
+            batch = to_layout(upload.take(staged), precision)
+            if number + 1 < len(starts):  # the next copy overlaps this batch's network
+                staged = upload.stage(cut(starts[number + 1]))
+            with torch.inference_mode(), precision.autocast(device):
                 predicted = _predict(net, batch, self.mirror_axes)
             predicted = predicted.float()
             if two_d:
@@ -214,8 +257,7 @@ class SlidingWindow:
                 f"model {member + 1}/{members}: tile {first + len(batch_tiles)}/{len(tiles)}",
             )
         assert output is not None
-        output /= norm
-        return output[(slice(None), *unpad)].float().cpu()
+        return output
 
     def _accumulator(self, shape: tuple[int, ...], store: torch.device) -> torch.Tensor:
         """float32, or float16 (as nnU-Net always uses) when float32 would pass the RAM budget (many labels)."""
@@ -226,6 +268,32 @@ class SlidingWindow:
                 self.notices.append(message)
             return torch.zeros(shape, dtype=torch.float16, device=store)
         return torch.zeros(shape, dtype=torch.float32, device=store)
+
+
+class _Uploader:
+    """Batches to the network's device: as they are when already there (or on the CPU), else copied from
+    pinned memory on a side CUDA stream so that a copy overlaps the previous batch's compute."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def stage(self, batch: torch.Tensor) -> torch.Tensor:
+        if batch.device.type != "cpu" or self.device.type == "cpu":
+            return batch  # cut from the image already on the device (or all on the CPU)
+        if self.stream is None:
+            return batch.to(self.device)
+        pinned = batch.pin_memory()
+        with torch.cuda.stream(self.stream):
+            return pinned.to(self.device, non_blocking=True)
+
+    def take(self, staged: torch.Tensor) -> torch.Tensor:
+        """The staged batch, safe to use on the current stream (waits for its copy there, not on the host)."""
+        if self.stream is not None and staged.device.type == "cuda":
+            current = torch.cuda.current_stream(self.device)
+            current.wait_stream(self.stream)
+            staged.record_stream(current)  # its memory is not reused before the current stream is done with it
+        return staged
 
 
 def _predict(network: Network, batch: torch.Tensor, mirror_axes: tuple[int, ...]) -> torch.Tensor:

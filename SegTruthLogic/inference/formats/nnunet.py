@@ -27,7 +27,8 @@ from ..card import Inference, ModelCard, Preprocessing
 from ..checkpoint import load_weights
 from ..model import LoadedModel
 from ..preprocessing import Prepared
-from ..resampling import new_shape, resize, separate_axis
+from ..resampling import new_shape, resize, resize_linear, separate_axis
+from ..sliding_window import fits_on_device
 from .nnunet_network import build_network
 
 # nnU-Net's training log holds numpy scalars; rebuilding a number from its dtype and bytes runs no code. The
@@ -186,8 +187,14 @@ class NNUNetModel(LoadedModel):
         ctx = prepared.context
         kwargs = self.config.get("resampling_fn_probabilities_kwargs", {})
         axis = separate_axis(ctx["target"], ctx["spacing"], kwargs.get("force_separate_z"))
-        resized = resize(logits, ctx["cropped"], int(kwargs.get("order", 1)), axis)
-        labels = np.argmax(resized, axis=0).astype(np.uint8 if resized.shape[0] < 256 else np.uint16)
+        order = int(kwargs.get("order", 1))
+        dtype = np.uint8 if logits.shape[0] < 256 else np.uint16
+        if order == 1:  # in torch, on the logits' device (they stay on a GPU when they fit there)
+            logits = logits if fits_on_device(logits, ctx["cropped"]) else logits.cpu()
+            index = torch.argmax(resize_linear(logits, ctx["cropped"], axis), dim=0)
+            labels = index.to(torch.int32).cpu().numpy().astype(dtype)
+        else:
+            labels = np.argmax(resize(logits, ctx["cropped"], order, axis), axis=0).astype(dtype)
         full = np.zeros(ctx["shape_before"], dtype=labels.dtype)
         full[tuple(slice(lo, hi) for lo, hi in ctx["bbox"])] = labels
         return full.transpose(list(self.plans.get("transpose_backward", [0, 1, 2])))
