@@ -5,19 +5,26 @@ whole volume and cropped to the seeds' box plus margin (as Slicer's effect does)
 ``FastGrowCut`` (PyPI ``itk-growcut``, the filter Slicer >= 5 uses). Both use 26 neighbours; SegTruth is
 timed with its default 6 and with 26. Prints seconds, ratios and Dice per label; asserts nothing.
 Run: .venv/bin/python benchmarks/bench_grow.py
+``--against REV`` times this kernel beside the kernel of git revision REV on the same input, interleaved (A B
+A B), and checks that labels, costs and settled counts are byte-equal: what a change to the kernel must keep.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.util
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
 
 COLD_COMPILE = """
 import time, numpy as np
@@ -174,7 +181,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-whole", action="store_true", help="skip the slow whole-volume reference runs in B")
     parser.add_argument("--segtruth-only", action="store_true", help="time SegTruth only (no references)")
+    parser.add_argument("--against", metavar="REV", help="only: this kernel vs git revision REV's, A B A B")
     args = parser.parse_args()
+    if args.against:
+        against(args.against, args.size, args.repeats)
+        return
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
     warm_up()
     image = synthetic(args.size)
@@ -187,6 +198,61 @@ def main() -> None:
     scenario_b(image, args.size, args.repeats, references, itk_error is None, not args.skip_whole)
     print("\n== end to end on MRML nodes (A's seeds as 3 segments; read seeds, grow, write 3 segments)")
     _mrml(image, global_seeds(args.size), args.repeats)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def kernel_at(revision: str, folder: Path):
+    """grow_kernel.py as it was at ``revision``, imported beside the current one (same package, own name)."""
+    source = subprocess.run(
+        ["git", "show", f"{revision}:SegTruthLogic/tools/grow_kernel.py"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    path = folder / "grow_kernel_reference.py"
+    path.write_bytes(source)
+    name = "SegTruthLogic.tools.grow_kernel_reference"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def against(revision: str, size: int, repeats: int) -> None:
+    """Scenario A at 26 neighbours (the whole volume is the region): this kernel vs ``revision``'s."""
+    import numba
+
+    from SegTruthLogic.tools import grow_kernel
+
+    print(
+        f"machine: {os.cpu_count()} cores, numba threads {numba.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+    image, seeds = synthetic(size), global_seeds(size)
+    with tempfile.TemporaryDirectory() as folder:
+        reference = kernel_at(revision, Path(folder))
+        kernels = {f"kernel at {revision}": reference, "this kernel": grow_kernel}
+        small = synthetic(16), global_seeds(16)
+        for module in kernels.values():  # compile (or load from numba's cache) before timing
+            module.GrowCut(small[0], connectivity=26, margin=None).update(small[1])
+        times: dict[str, list[float]] = {name: [] for name in kernels}
+        results = {}
+        for _ in range(repeats):
+            for name, module in kernels.items():
+                cut = module.GrowCut(image, connectivity=26, margin=None)
+                start = time.perf_counter()
+                labels = cut.update(seeds)
+                times[name].append(time.perf_counter() - start)
+                digest = hashlib.sha256(labels.tobytes() + cut.costs.tobytes()).hexdigest()[:16]
+                results[name] = (digest, cut.settled)
+    print(f"{size}^3, 26 neighbours, first result on the whole volume; {repeats} runs each, interleaved")
+    for name, values in times.items():
+        runs = " ".join(f"{v:.2f}" for v in values)
+        print(
+            f"  {name:<24} median {statistics.median(values):6.2f} s  (runs: {runs})  "
+            f"labels+costs sha256 {results[name][0]}, settled {results[name][1]}"
+        )
+    old, new = (statistics.median(v) for v in times.values())
+    same = len({r for r in results.values()}) == 1
+    print(f"  ratio (median): {old / new:.2f}x; byte-equal labels, costs and settled count: {same}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

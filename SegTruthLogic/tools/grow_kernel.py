@@ -16,8 +16,11 @@ algorithm): constant time per voxel, several times faster here than a binary hea
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -34,6 +37,8 @@ _UNREACHED = (1 << 47) - 1  # key of a voxel no seed has reached; keys stay belo
 _CHUNK = 1 << 18  # voxels settled between progress reports and cancel checks
 _MAX_VOXELS = (1 << 31) - 1  # int32 voxel indices in the queue
 _DONE, _PAUSED, _POOL_FULL, _OVERFLOW = 0, 1, 2, 3
+# Full runs on regions of at least this many voxels use two threads (one per half) where numba may use two.
+PARALLEL_MIN_VOXELS = 1 << 21
 
 
 # -- the shortest-path core ------------------------------------------------------------------------------------
@@ -72,22 +77,56 @@ def _plant(cells, nodes, keys, head, entry_node, entry_next, state):
 
 
 @njit(cache=True, nogil=True)
-def _run(cells, offsets, near, steps, slots, head, entry_node, entry_next, state, max_pops):
-    """Settle voxels in key order until the queue is empty or ``max_pops`` were settled; returns a code."""
+def _run(cells, offsets, near, steps, slots, head, entry_node, entry_next, state, arrivals, arrival_keys, max_pops):
+    """Settle voxels in key order until the queue is empty or ``max_pops`` were settled; returns a code.
+
+    ``arrivals`` (voxels) with ``arrival_keys`` (ascending) are offered keys from outside, from a
+    neighbouring slab (see ``_slab_run``): each is queued, if it improves its voxel, once the current key
+    comes within the ring's reach of it, so the ring only ever holds keys in [current, current + ring).
+    ``state[5]`` is the next arrival to offer.
+    """
     ring = head.shape[0] - 1
+    span = head.shape[0]
     capacity = entry_node.shape[0]
     n_offsets = offsets.shape[0]
     n_near = near.shape[0]
-    current, count, free, used = state[0], state[1], state[2], state[3]
+    n_arrivals = arrivals.shape[0]
+    current, count, free, used, offered = state[0], state[1], state[2], state[3], state[5]
     bucket = current & ring
     pops = 0
     code = _DONE
-    while count > 0:
+    while True:
+        if capacity - count < n_offsets + 1:
+            code = _POOL_FULL
+            break
+        if offered < n_arrivals:
+            if count == 0 and arrival_keys[offered] != current:
+                current = arrival_keys[offered]  # nothing queued: go to the next arrival (lower at a round's start)
+                bucket = current & ring
+            if arrival_keys[offered] - current < span:
+                node = arrivals[offered]
+                key = arrival_keys[offered]
+                offered += 1
+                cell = cells[node]
+                packed = (key << _LEVEL_BITS) | (cell & _LEVEL_MASK)
+                if packed < cell:
+                    cells[node] = packed
+                    if free >= 0:
+                        entry = free
+                        free = entry_next[entry]
+                    else:
+                        entry = used
+                        used += 1
+                    entry_node[entry] = node
+                    target = key & ring
+                    entry_next[entry] = head[target]
+                    head[target] = entry
+                    count += 1
+                continue
+        if count == 0:
+            break
         if pops >= max_pops:
             code = _PAUSED
-            break
-        if capacity - count < n_offsets:
-            code = _POOL_FULL
             break
         entry = head[bucket]
         while entry < 0:
@@ -138,9 +177,20 @@ def _run(cells, offsets, near, steps, slots, head, entry_node, entry_next, state
                 count += 1
         if code == _OVERFLOW:
             break
-    state[0], state[1], state[2], state[3] = current, count, free, used
+    state[0], state[1], state[2], state[3], state[5] = current, count, free, used, offered
     state[4] += pops
     return code
+
+
+@njit(cache=True, nogil=True)
+def _count_reached(cells):
+    """Voxels with a key from a seed (not blocked, not unreached): what a full run settles."""
+    total = 0
+    for n in range(cells.shape[0]):
+        key = cells[n] >> _LEVEL_BITS
+        if key != 0 and key != _UNREACHED:
+            total += 1
+    return total
 
 
 @njit(cache=True, nogil=True)
@@ -353,7 +403,7 @@ class GrowCut:
     @property
     def settled(self) -> int:
         """Voxels the last update settled (all of the region for a full run, fewer for an update)."""
-        return int(self._state[4]) if self._cells is not None else 0
+        return int(self._queue.state[4]) if self._cells is not None else 0
 
     @property
     def region(self) -> np.ndarray:
@@ -484,20 +534,10 @@ class GrowCut:
 
     def _new_queue(self) -> None:
         """An empty ring of buckets wider than the largest key step, and a pool of queue entries."""
-        self._head = np.full(_next_pow2(self._slots * (self._width + 1) + 1), -1, dtype=np.int32)
-        self._entry_node = np.empty(max(1 << 16, self._cells.size // 16), dtype=np.int32)  # type: ignore[union-attr]
-        self._entry_next = np.empty_like(self._entry_node)
-        self._state = np.array([0, 0, -1, 0, 0], dtype=np.int64)
+        self._queue = _Queue(self._ring_size(), self._cells.size)  # type: ignore[union-attr]
 
-    def _grow_pool(self, needed: int) -> None:
-        if needed <= len(self._entry_node):
-            return
-        size = max(needed, 2 * len(self._entry_node))
-        for name in ("_entry_node", "_entry_next"):
-            old = getattr(self, name)
-            new = np.empty(size, dtype=np.int32)
-            new[: len(old)] = old
-            setattr(self, name, new)
+    def _ring_size(self) -> int:
+        return _next_pow2(self._slots * (self._width + 1) + 1)
 
     def _plant_and_run(self, seeds: np.ndarray, added: np.ndarray | None, progress, cancel) -> None:
         """Queue the seeds (only ``added`` ones in an update) and run the queue dry in chunks."""
@@ -514,23 +554,154 @@ class GrowCut:
             old = flat[nodes] >> _LEVEL_BITS
             if np.any((old >= self._slots) & (old < 2 * self._slots) & ((old & (self._slots - 1)) < keys)):
                 raise _Restart
-        self._grow_pool(int(self._state[1]) + len(nodes))
-        _plant(flat, nodes, keys, self._head, self._entry_node, self._entry_next, self._state)
-        self._state[4] = 0
+        elif _use_slabs(dims, len(nodes)):
+            self._slab_run(nodes, keys, progress, cancel)
+            return
+        queue = self._queue
+        queue.plant(flat, nodes, keys)
+        queue.state[4] = 0
         while True:
             if cancel is not None:
                 cancel.raise_if_cancelled("grow from seeds")
-            code = _run(
-                flat, self._offsets, self._near, self._steps, self._slots, self._head,
-                self._entry_node, self._entry_next, self._state, _CHUNK,
-            )  # fmt: skip
-            if code == _DONE:
+            if queue.step(flat, self._offsets, self._near, self._steps, self._slots):
                 return
-            if code == _POOL_FULL:
-                self._grow_pool(2 * len(self._entry_node))
-            elif code == _OVERFLOW:
-                raise OverflowError
-            report(progress, float(self._state[4]) / max(self._total, 1), "Growing from seeds")
+            report(progress, float(queue.state[4]) / max(self._total, 1), "Growing from seeds")
+
+    def _slab_run(self, nodes: np.ndarray, keys: np.ndarray, progress, cancel) -> None:
+        """A full run on two threads: each half of the region (along k) grows from its own seeds, then the
+        halves offer each other the keys of their two shared rows until neither improves the other.
+
+        Every key is the cost of a real path and, when both halves are done, no edge of the region can lower
+        a key: the keys are the unique least ones (cost, then label slot), so the labels, costs and settled
+        count are those of the single-threaded run, voxel for voxel.
+        """
+        cells = self._cells  # type: ignore[union-attr]
+        depth = cells.shape[0]
+        plane = cells.shape[1] * cells.shape[2]
+        split = depth // 2  # the upper half owns rows 1 .. split-1, the lower half rows split .. depth-2
+        # each half holds its own rows, the other's first row beside them and a blocked row after that: the
+        # upper half works in place (its last two rows are overwritten by the lower half's at the end), the
+        # lower half on a copy
+        upper = _Slab(cells[: split + 2], 0, self._ring_size())
+        lower = _Slab(cells[split - 2 :].copy(), split - 2, self._ring_size())
+        upper.cells[split + 1] &= _LEVEL_MASK
+        lower.cells[0] &= _LEVEL_MASK
+        rows = nodes // plane
+        for slab, chosen in ((upper, rows <= split), (lower, rows >= split - 1)):
+            slab.queue.plant(slab.flat, nodes[chosen] - slab.first * plane, keys[chosen])
+        shared_upper = slice(split - 1, split + 1)  # global rows split-1 and split in the upper copy
+        shared_lower = slice(1, 3)  # the same rows in the lower copy
+        total = 0
+        while True:
+            total += _run_both((upper, lower), self, progress, cancel, total)
+            a = upper.cells[shared_upper].reshape(-1)
+            b = lower.cells[shared_lower].reshape(-1)
+            better_b = (b >> _LEVEL_BITS) < (a >> _LEVEL_BITS)  # blocked voxels are blocked in both copies
+            better_a = (a >> _LEVEL_BITS) < (b >> _LEVEL_BITS)
+            if not better_a.any() and not better_b.any():
+                break
+            base = (split - 1) * plane
+            upper.offer(base + np.flatnonzero(better_b), b[better_b] >> _LEVEL_BITS)
+            lower.offer(plane + np.flatnonzero(better_a), a[better_a] >> _LEVEL_BITS)
+        cells[split:] = lower.cells[2:]
+        self._new_queue()
+        self._queue.state[4] = _count_reached(cells.reshape(-1))
+
+
+def _use_slabs(dims: tuple[int, ...], seeds: int) -> bool:
+    """Two threads for a full run on a region big enough to pay for them, where two cores are free."""
+    if numba.get_num_threads() < 2 or dims[0] < 8 or int(np.prod(dims)) < PARALLEL_MIN_VOXELS:
+        return False
+    return seeds > 0
+
+
+class _Queue:
+    """A ring of buckets (linked lists of entries drawn from a pool) and its state, for ``_run``.
+
+    ``state`` = [current key, entries queued, free-list head, entries used, voxels settled, arrivals offered].
+    """
+
+    def __init__(self, ring: int, voxels: int) -> None:
+        self.head = np.full(ring, -1, dtype=np.int32)
+        self.entry_node = np.empty(max(1 << 16, voxels // 16), dtype=np.int32)
+        self.entry_next = np.empty_like(self.entry_node)
+        self.state = np.array([0, 0, -1, 0, 0, 0], dtype=np.int64)
+        self.arrivals = np.zeros(0, dtype=np.int64)
+        self.arrival_keys = np.zeros(0, dtype=np.int64)
+
+    def grow_pool(self, needed: int) -> None:
+        if needed <= len(self.entry_node):
+            return
+        size = max(needed, 2 * len(self.entry_node))
+        for name in ("entry_node", "entry_next"):
+            old = getattr(self, name)
+            new = np.empty(size, dtype=np.int32)
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def plant(self, flat: np.ndarray, nodes: np.ndarray, keys: np.ndarray) -> None:
+        self.grow_pool(int(self.state[1]) + len(nodes))
+        _plant(flat, nodes, keys, self.head, self.entry_node, self.entry_next, self.state)
+
+    def offer(self, nodes: np.ndarray, keys: np.ndarray) -> None:
+        """Keys from outside for ``nodes``, queued by ``_run`` in ascending order (the queue is empty now)."""
+        order = np.argsort(keys, kind="stable")
+        self.arrivals, self.arrival_keys = nodes[order].astype(np.int64), keys[order].astype(np.int64)
+        self.state[5] = 0
+
+    def step(self, flat, offsets, near, steps, slots: int) -> bool:
+        """Settle up to ``_CHUNK`` voxels; True when the queue and the arrivals are used up."""
+        code = _run(
+            flat, offsets, near, steps, slots, self.head, self.entry_node, self.entry_next, self.state,
+            self.arrivals, self.arrival_keys, _CHUNK,
+        )  # fmt: skip
+        if code == _POOL_FULL:
+            self.grow_pool(2 * len(self.entry_node))
+        elif code == _OVERFLOW:
+            raise OverflowError
+        return code == _DONE
+
+
+class _Slab:
+    """A copy of consecutive rows of the padded region, from row ``first``, with its own queue."""
+
+    def __init__(self, cells: np.ndarray, first: int, ring: int) -> None:
+        self.cells = cells
+        self.flat = cells.reshape(-1)
+        self.first = first
+        self.queue = _Queue(ring, cells.size)
+
+    def offer(self, nodes: np.ndarray, keys: np.ndarray) -> None:
+        self.queue.offer(nodes, keys)
+
+
+def _run_both(slabs, cut: GrowCut, progress, cancel, before: int) -> int:
+    """Run both slabs' queues dry, one thread each; the voxels they settled. Cancel and errors stop both."""
+    stop = threading.Event()
+
+    def work(slab: _Slab) -> None:
+        slab.queue.state[4] = 0
+        try:
+            while not stop.is_set():
+                if cancel is not None and cancel.cancelled:
+                    return
+                if slab.queue.step(slab.flat, cut._offsets, cut._near, cut._steps, cut._slots):
+                    return
+        except BaseException:
+            stop.set()
+            raise
+
+    with ThreadPoolExecutor(max_workers=len(slabs)) as pool:
+        futures = [pool.submit(work, slab) for slab in slabs]
+        while not all(f.done() for f in futures):
+            wait(futures, timeout=0.25)
+            settled = before + sum(int(slab.queue.state[4]) for slab in slabs)
+            report(progress, min(settled / max(cut._total, 1), 0.99), "Growing from seeds")
+        for future in futures:
+            future.result()
+    if cancel is not None:
+        cancel.raise_if_cancelled("grow from seeds")
+    return sum(int(slab.queue.state[4]) for slab in slabs)
 
 
 def grow_labels(
