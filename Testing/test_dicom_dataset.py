@@ -96,3 +96,19 @@ def test_an_annotation_of_a_series_not_in_the_tree(tree, tmp_path, capsys):
         "add that series or remove the file."
     ]
     assert not (tmp_path / "raw").exists()
+
+
+def test_a_manifest_may_name_structure_sets(tmp_path, capsys):
+    root = pycerr_phantom_cases()
+    (rtstruct,) = (root / "pat_2").glob("DCM_RS_*.dcm")
+    manifest = tmp_path / "cases.csv"
+    manifest.write_text(f"case,image,segmentation\nlung2,{root / 'pat_2'},{rtstruct}\n", encoding="utf-8")
+    out = tmp_path / "slices"
+    assert main(["slices", str(root / "pat_2"), str(rtstruct), "-o", str(out), "-q"]) == 0
+    assert list(out.rglob("*.png"))
+    argv = ["dataset", "nnunet", str(manifest), "-o", str(tmp_path / "raw"), "--name", "One", "--id", "17", "-q"]
+    assert main(argv) == 0
+    labels = sitk.GetArrayFromImage(
+        sitk.ReadImage(str(tmp_path / "raw" / "Dataset017_One" / "labelsTr" / "lung2.nii.gz"))
+    )
+    assert np.array_equal(labels == 1, reference_masks(root / "pat_2", rtstruct)["GTV-1"])
