@@ -91,7 +91,7 @@ def format_tree(info: dict[str, Any]) -> str:
         number = f"series {entry['series_number']}" if entry["series_number"] else "no series number"
         description = entry["description"] or "no description"
         lines.append(
-            f"  {entry['modality'] or '?':<8} {number}, {description!r}  ({entry['files']} files in "
+            f"  {entry['modality'] or '?':<8} {number}, {description!r}  ({entry['files']} file{'s' if entry['files'] != 1 else ''} in "
             f"{', '.join(entry['folders'])})"
         )
         lines.append(f"           {entry['series_uid']}")
