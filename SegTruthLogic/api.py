@@ -26,11 +26,14 @@ from .core.labels import Label, LabelTable
 from .core.progress import CancelToken, ProgressCallback
 from .dataset.case_export import ExportResult, NnunetTarget, export_case
 from .dataset.compare import compare_segmentations
+from .dataset.dicom_tree import cases_from_dicom_tree
 from .dataset.manifest import CaseEntry, read_cases
 from .dataset.monai_datalist import export_monai
 from .dataset.nnunet import export_nnunet
 from .dataset.report import dataset_report
+from .dataset.rtstruct_export import write_rtstruct
 from .scene.case import Case
+from .scene.dicom_index import index_tree
 from .scene.editing import EditOptions
 from .scene.export import export, write_segment_masks
 from .scene.segments import add_segment, remove_segment
@@ -64,16 +67,19 @@ def open_case(
     segmentation: str | Path | None = None,
     labels: LabelTable | str | Path | None = None,
     session: Session | None = None,
+    rois: list[str] | None = None,
 ) -> Case:
     """Load an image (a file or a DICOM series folder) and, if given, its segmentation and label table.
 
     Args:
-        image: NIfTI, NRRD or MHA file, or a folder holding one DICOM series.
-        segmentation: a ``.seg.nrrd`` or a labelmap on the image's grid (never resampled).
+        image: NIfTI, NRRD or MHA file, or a folder holding one DICOM series (and RTSTRUCT/SEG files of it).
+        segmentation: a ``.seg.nrrd`` or a labelmap on the image's grid (never resampled), or an RT Structure
+            Set or DICOM SEG file (rasterised on the image's grid; see docs/dicom.md).
         labels: a label table (or its ``.csv``/``.json`` file) the segments must follow.
         session: where to load; default: the Slicer application's scene inside Slicer, else a new headless one.
+        rois: names or globs of the RTSTRUCT/SEG structures to read (default: all).
     """
-    return Case.open(image, segmentation, labels, session)
+    return Case.open(image, segmentation, labels, session, rois)
 
 
 def segment(session, segmentation, volume, model, **options):
@@ -125,6 +131,7 @@ __all__ = [
     "Session",
     "add_segment",
     "bootstrap",
+    "cases_from_dicom_tree",
     "clear",
     "compare_segmentations",
     "copy",
@@ -141,6 +148,7 @@ __all__ = [
     "grow",
     "grow_from_seeds",
     "hollow",
+    "index_tree",
     "intersect",
     "invert",
     "joint_smooth",
@@ -167,5 +175,6 @@ __all__ = [
     "train",
     "union",
     "watershed",
+    "write_rtstruct",
     "write_segment_masks",
 ]
