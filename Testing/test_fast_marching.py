@@ -110,3 +110,15 @@ def test_the_front_does_not_enter_forbidden_voxels(session):
         fm.march(session, segmentation, volume, add_segment(segmentation, "empty"))
     with pytest.raises(SegTruthError, match="percentage"):
         fm.march(session, segmentation, volume, "front", 0)
+
+
+def test_a_cancelled_march_writes_nothing(session):
+    from SegTruthLogic import Cancelled
+    from SegTruthLogic.core.progress import CancelToken
+
+    segmentation, volume = case(session, np.zeros(SHAPE, np.int16), (15, 15, 15))
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        fm.fast_marching(session, segmentation, volume, "front", 100, cancel=token)
+    assert mask(session, segmentation, volume).sum() == 1

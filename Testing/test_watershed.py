@@ -10,7 +10,7 @@ from conftest import write_volume
 
 from SegTruthLogic import SegTruthError
 from SegTruthLogic.scene.editing import EditOptions
-from SegTruthLogic.scene.segments import add_segment, new_segmentation, segment_mask, set_segment_mask
+from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
 from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.watershed import watershed
 
@@ -94,3 +94,19 @@ def test_watershed_needs_two_markers_and_a_positive_scale(session, tmp_path):
     set_segment_mask(session, segmentation, add_segment(segmentation, "two"), markers() == 2, volume)
     with pytest.raises(SegTruthError, match="positive number of mm"):
         watershed(session, segmentation, volume, object_scale_mm=0)
+
+
+def test_a_cancelled_watershed_writes_nothing(session, tmp_path):
+    from SegTruthLogic import Cancelled
+    from SegTruthLogic.core.progress import CancelToken
+
+    volume = load_volume(session, spheres_image(tmp_path))
+    segmentation = new_segmentation(session, volume)
+    seeds = markers()
+    for n, name in enumerate(("left", "right"), start=1):
+        set_segment_mask(session, segmentation, add_segment(segmentation, name), seeds == n, volume)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        watershed(session, segmentation, volume, progress=lambda fraction, message: None, cancel=token)
+    assert segment_mask(session, segmentation, find_segment(segmentation, "left"), volume).sum() == 3
