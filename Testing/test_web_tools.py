@@ -203,6 +203,12 @@ def test_the_app_runs_the_new_tools_from_its_state(ct_chest, tmp_path, monkeypat
     right = sid(ws, "right lung")
     ws.select(right)
     app.set_tool("flood_fill")
+    from SegTruthLogic.web.effects.flood_fill import slice_point
+
+    (crossing,) = parse_points(slice_point(app))  # the "Slices" button: where the three views cross
+    voxel_at(ws.volume, crossing)  # inside the volume (the views start at its centre)
+    centre = Grid.from_node(ws.volume).ijk_to_ras @ np.append((np.array(Grid.from_node(ws.volume).size) - 1) / 2, 1)
+    np.testing.assert_allclose(crossing, centre[:3], atol=10.0)  # within a slice (10 mm) of the centre
     state.st_flood_point = "63, -15, -110"
     state.st_flood_tolerance = "60"
     asyncio.run(app.preview())
