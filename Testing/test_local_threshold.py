@@ -1,5 +1,5 @@
 """Local threshold: the clicked structure of a threshold range, cut off where only bridges thinner than the
-minimum diameter join it; the rule rebuilt step by step with SciPy as the reference; the watershed refinement;
+minimum diameter join it; the rule rebuilt step by step with SciPy as the reference; the watershed and grow-cut refinements;
 the range picked around the click; masking."""
 
 from __future__ import annotations
@@ -60,9 +60,10 @@ def test_the_click_keeps_its_structure_and_cuts_thin_bridges(session):
     assert joined[A].all() and joined[B].all()  # a 1 mm minimum diameter keeps the 2 mm bridge
 
 
-def test_watershed_refinement_keeps_the_clicked_basin(session):
+@pytest.mark.parametrize("algorithm", ["watershed", "growcut"])
+def test_watershed_and_growcut_refinements_keep_the_clicked_structure(session, algorithm):
     _segmentation, volume, values = case(session)
-    region = local_threshold_mask(volume, [[34.0, 12.0, 12.0]], 50, 200, 5.0, 2.0, "watershed")
+    region = local_threshold_mask(volume, [[34.0, 12.0, 12.0]], 50, 200, 5.0, 2.0, algorithm)
     assert not region[A].any() and not region[(values < 50) | (values > 200)].any()
     core = (slice(8, 16), slice(8, 16), slice(30, 38))  # B two voxels in: the eroded island, a marker
     assert region[core].all() and region[B].sum() >= 0.75 * region[B].size

@@ -355,7 +355,7 @@ def add_commands(sub: argparse._SubParsersAction, command: Command) -> None:
     p.add_argument("--brush-mm", type=float, default=5.0, help="radius that picks the range (default 5)")
     p.add_argument("--minimum-diameter", type=float, default=3.0, metavar="MM", help="default 3")
     p.add_argument("--feature-size", type=float, default=3.0, metavar="MM", help="watershed scale (default 3)")
-    p.add_argument("--algorithm", choices=["masking", "watershed"], default="masking")
+    p.add_argument("--algorithm", choices=["masking", "watershed", "growcut"], default="masking")
     p.add_argument("--segmentation", metavar="SEG", help="start from this segmentation")
     p.add_argument("--name", default="local_threshold", help="segment/label name (default: local_threshold)")
     add_segmentation_output(p)

@@ -13,10 +13,13 @@ minimum diameter m in mm (an odd box kernel per axis, as Smoothing rounds kernel
    its neighbours where only bridges thinner than m joined them;
    ``watershed``: the clicked island, the other islands and the voxels out of range are markers of a
    watershed on the gradient magnitude (sigma = the feature size in mm), and the clicked island's basin is kept;
+   ``growcut``: the same markers are the seeds of SegTruth's grow from seeds (whole image), and the clicked
+   island's region is kept;
 4. the result is added to the segment through the Segment Editor's masking, its intensity range narrowed
    to the threshold range.
 
-(The effect's third refinement, GrowCut, is left out: the watershed and masking give the result here.)
+(The effect's GrowCut runs Slicer's grow-cut filter; here it is SegTruth's own grow from seeds, the one the
+``grow`` tool uses.)
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ from ..scene.editing import DEFAULT_OPTIONS, EditOptions, apply_mask
 from ..scene.segments import ensure_segment, image_array, oriented_image
 from ..scene.session import Session
 from .flood_fill import connected_in_range
+from .grow import grow_labels
 from .paint import Point, sphere_mask, voxel_at
 from .smoothing import kernel_voxels
 from .watershed import watershed_labels
 
-Algorithm = Literal["masking", "watershed"]
-ALGORITHMS = ("masking", "watershed")
+Algorithm = Literal["masking", "watershed", "growcut"]
+ALGORITHMS = ("masking", "watershed", "growcut")
 MIN_ISLAND_VOXELS = 125
 
 
@@ -115,6 +119,8 @@ def local_threshold_mask(
     markers = np.where(islands, 1, 0).astype(np.uint16)
     markers[selected] = 2
     markers[~in_range] = 3
+    if algorithm == "growcut":
+        return grow_labels(values, markers, spacing, margin=None) == 2
     basins = watershed_labels(values, markers, spacing, feature_size_mm)
     return basins == 2
 
