@@ -84,7 +84,7 @@ def sample_patch(
     both = torch.stack([labels.to(torch.float32), known.to(torch.float32)])[None]
     nearest = functional.grid_sample(both, grid, mode="nearest", padding_mode="zeros", align_corners=True)[0]
     assert dims == img.ndim - 1
-    return img, nearest[0].round().long(), (nearest[1] > 0.5) & inside
+    return img, nearest[0].round().to(torch.int64), (nearest[1] > 0.5) & inside
 
 
 def intensity(patch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -101,7 +101,7 @@ def prepare_volumes(dataset: Dataset, plan: Plan, card, cancel: CancelToken | No
         known = np.broadcast_to(annotated_slices(values, plan.sparse)[:, None, None], values.shape)
         stacked = torch.from_numpy(np.stack([classes, known]).astype(np.float32))
         stacked = resize_to(stacked, shape, "nearest")
-        labels, known_t = stacked[0].long(), stacked[1] > 0.5
+        labels, known_t = stacked[0].to(torch.int64), stacked[1] > 0.5
         generator = np.random.default_rng(number)
         points = np.argwhere((labels > 0).numpy() & known_t.numpy())
         if len(points) > FOREGROUND_SAMPLE:
