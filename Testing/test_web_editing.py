@@ -186,13 +186,13 @@ def test_new_segment_names_are_taken_as_typed_with_enter_or_plus(page):
         expect(by_id(page, f"segment-{segment}")).to_have_count(0, timeout=15_000)
 
 
-def view_pixels(page) -> np.ndarray:
+def view_pixels(page, mode: str = "L") -> np.ndarray:
     from io import BytesIO
 
     from PIL import Image
 
     png = by_id(page, "view-axial").screenshot()
-    return np.asarray(Image.open(BytesIO(png)).convert("L"), dtype=float)
+    return np.asarray(Image.open(BytesIO(png)).convert(mode), dtype=float)
 
 
 def test_window_level_presets_and_drag_change_the_rendered_pixels(page, shots):
@@ -266,28 +266,32 @@ def test_keyboard_shortcuts_and_their_help(page, served, shots):
     expect(by_id(page, "help-panel")).to_be_hidden(timeout=5000)
 
 
+def after_next_frame(page, action) -> np.ndarray:
+    """The axial view's pixels once the server applied ``action`` (a click) and sent the view's next image."""
+    count = page.evaluate("window.segtruth.frameCount.axial || 0")
+    action()
+    wait_applied(page)
+    page.wait_for_function(f"(window.segtruth.frameCount.axial || 0) > {count}", timeout=15_000)
+    page.wait_for_function("window.segtruth.strokes.length === 0")  # the page's own drawing of a stroke is gone
+    page.mouse.move(5, 400)  # and the brush outline at the mouse
+    page.wait_for_timeout(300)
+    return view_pixels(page, "RGB")
+
+
 def changed(a: np.ndarray, b: np.ndarray) -> int:
-    """Pixels whose grey level differs by more than 25 (JPEG noise stays below)."""
-    return int((np.abs(a - b) > 25).sum())
+    """Pixels with a colour channel differing by more than 25 (JPEG noise stays below)."""
+    return int((np.abs(a - b).max(axis=-1) > 25).sum())
 
 
 def test_segment_visibility_outline_and_the_3d_surface(page, shots):
     """The segment list's eye and outline toggles change the view; the 3D switch adds a 3D view of surfaces."""
     start_painting(page, brush_mm=30)
-    stroke(page, A_STROKES[2])
-    wait_applied(page)
-    page.wait_for_timeout(800)
-    shown = view_pixels(page)
-    by_id(page, "segment-visible-right-lung").click()
-    wait_applied(page)
-    page.wait_for_timeout(800)
-    hidden = view_pixels(page)
+    shown = after_next_frame(page, lambda: stroke(page, A_STROKES[2]))
+    hidden = after_next_frame(page, lambda: by_id(page, "segment-visible-right-lung").click())
     assert changed(shown, hidden) > 300  # the stroke's filled area
-    by_id(page, "segment-visible-right-lung").click()
-    by_id(page, "segment-outline-right-lung").click()
-    wait_applied(page)
-    page.wait_for_timeout(800)
-    outlined = view_pixels(page)
+    again = after_next_frame(page, lambda: by_id(page, "segment-visible-right-lung").click())
+    assert changed(again, shown) < 50
+    outlined = after_next_frame(page, lambda: by_id(page, "segment-outline-right-lung").click())
     assert changed(outlined, shown) > 200 and changed(outlined, hidden) > 50  # no fill, an outline
     by_id(page, "segment-outline-right-lung").click()
     views = page.locator("img.image-display-area")

@@ -18,6 +18,7 @@
     latency: [], // {kind, seq, ms, sent, applied}: sent until the server applied it (read by the benchmark)
     visible: [], // ms from a pointer event of a stroke to the frame that shows it drawn on the overlay
     frames: {}, // view -> times the server's images arrived
+    frameCount: {}, // view -> images arrived so far
     marks: [], // {key, t}: when watched state changed (a preview recomputed)
   };
   window.segtruth = st;
@@ -281,6 +282,7 @@
       st.frames[view] = [];
       new MutationObserver(() => {
         const list = st.frames[view];
+        st.frameCount[view] = (st.frameCount[view] || 0) + 1;
         list.push(performance.now());
         if (list.length > 500) list.shift();
       }).observe(img, { attributes: true, attributeFilter: ["src"] });
