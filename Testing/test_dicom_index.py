@@ -140,3 +140,22 @@ def test_an_empty_tree_is_one_sentence(tmp_path):
     result = run("info", tmp_path / "empty")
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"segtruth: error: {tmp_path / 'empty'}: holds no DICOM files."]
+
+
+def test_jittered_positions_load_without_itks_raw_warning(tmp_path):
+    """Rounded slice positions (a few hundredths of a mm) load; ITK's "Non uniform sampling" text is not shown."""
+    import pydicom
+
+    folder = tmp_path / "jitter"
+    write_series(folder, np.zeros((6, 16, 16), np.int16))
+    for path, offset in zip(sorted(folder.glob("*.dcm")), [0, 0.04, -0.05, 0.06, 0, 0.03]):
+        dataset = pydicom.dcmread(path)
+        dataset.ImagePositionPatient = [
+            *map(float, dataset.ImagePositionPatient[:2]),
+            dataset.ImagePositionPatient[2] + offset,
+        ]
+        dataset.save_as(path)
+    assert index_tree(folder)[0].spacing_problem() is None
+    result = run("threshold", folder, "--range", "0", "10", "-o", tmp_path / "out.nii.gz", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "Non uniform sampling" not in result.stderr and "WARNING" not in result.stderr

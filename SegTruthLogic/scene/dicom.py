@@ -8,6 +8,12 @@ RAS-to-IJK matrix, which follows the first and last slice positions exactly as S
 
 from __future__ import annotations
 
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +124,39 @@ def _check_one_volume(folder: Path, series: DicomSeries) -> None:
         )
 
 
+_ITK_SPACING_WARNING = re.compile(
+    r"WARNING: In [^\n]*itkImageSeriesReader\.hxx, line \d+\n[^\n]*Non uniform sampling[^\n]*\n\s*"
+)
+
+
+@contextmanager
+def _without_itk_spacing_warning() -> Iterator[None]:
+    """Keep ITK's raw "Non uniform sampling" warning (printed to the process's stderr) out of the output.
+
+    The spacing was checked from the headers before reading (unequal spacing is refused in one sentence; the
+    jitter of rounded positions is accepted), so the warning says nothing new. Anything else ITK or VTK print
+    while reading is passed on.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (an embedding application): nothing to filter
+        yield
+        return
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+    kept = _ITK_SPACING_WARNING.sub("", text)
+    if kept.strip():
+        sys.stderr.write(kept)
+
+
 def load_dicom_series(session: Session, folder: str | Path, series_uid: str | None = None, name: str | None = None):
     """Load one DICOM series from ``folder`` as a scalar volume node; NaN or infinite voxels are refused."""
     node = read_dicom_series(session, folder, series_uid, name)
@@ -143,7 +182,7 @@ def read_dicom_series(session: Session, folder: str | Path, series_uid: str | No
     reader.SetOutputScalarTypeToNative()
     reader.SetDesiredCoordinateOrientationToNative()
     reader.SetUseNativeOriginOn()
-    with quiet_vtk():
+    with quiet_vtk(), _without_itk_spacing_warning():
         reader.Update()
     image = reader.GetOutput()
     if reader.GetErrorCode() != 0 or image is None or image.GetNumberOfPoints() == 0:
@@ -192,4 +231,3 @@ def _display(session: Session, node) -> None:
     display.SetWindowLevelMinMax(low, high if high > low else low + 1)
     display.SetAndObserveColorNodeID("vtkMRMLColorTableNodeGrey")
     node.SetAndObserveDisplayNodeID(display.GetID())
-

@@ -30,7 +30,7 @@ DICOM_SUFFIXES = ("", ".dcm", ".dicom", ".ima")  # names of DICOM files in DICOM
 ANNOTATION_MODALITIES = ("RTSTRUCT", "SEG")
 NON_IMAGE_MODALITIES = frozenset({"RTSTRUCT", "SEG", "RTPLAN", "RTRECORD", "RTDOSE", "SR", "PR", "KO", "REG", "DOC"})
 _UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
-_IRREGULAR = 0.1  # a gap this much (fraction of the median) off the median is a missing or misplaced slice
+_IRREGULAR = 0.1  # gaps spreading over this fraction of the median: a missing or misplaced slice
 _TAGS = [
     "SOPClassUID", "SOPInstanceUID", "Modality", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID",
     "SeriesDescription", "SeriesNumber", "InstanceNumber", "PatientID", "Rows", "Columns", "NumberOfFrames",
@@ -290,9 +290,9 @@ class SeriesEntry:
         if median <= 0:
             return None
         worst = int(np.argmax(np.abs(gaps - median)))
-        if abs(gaps[worst] - median) <= _IRREGULAR * median:
+        if gaps.max() - gaps.min() <= _IRREGULAR * median:  # the loader's own test: it refuses these series
             return None
-        count = int(np.count_nonzero(np.abs(gaps - median) > _IRREGULAR * median))
+        count = int(np.count_nonzero(np.abs(gaps - median) > _IRREGULAR * median / 2))
         return (
             f"slice spacing is irregular: a gap of {gaps[worst]:.4g} mm between the slices at {along[worst]:.4g} and "
             f"{along[worst + 1]:.4g} mm along the normal where {median:.4g} mm is usual ({count} such gap"
