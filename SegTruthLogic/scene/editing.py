@@ -14,7 +14,7 @@ import numpy as np
 import slicer
 
 from ..core.errors import SegTruthError
-from .edit_options import DEFAULT_OPTIONS, EditOptions, Mode
+from .edit_options import DEFAULT_OPTIONS, EDITABLE_AREAS, EditOptions, Mode
 from .masking import area_constant, modify_segment
 from .segments import find_segment, oriented_image
 from .session import Session
@@ -26,6 +26,23 @@ _OVERWRITE = {
 }
 
 _MODES = ("set", "add", "remove")
+_OVERWRITE_NAMES = {value: name for name, value in _OVERWRITE.items()}
+
+
+def options_from_editor_node(node) -> EditOptions:
+    """A Segment Editor node's masking settings as ``EditOptions``, so SegTruth's tools obey the editor's panel."""
+    areas = {area_constant(name): name for name in EDITABLE_AREAS}
+    area = areas.get(node.GetMaskMode(), "everywhere")
+    inside = node.GetMaskSegmentID() or None
+    if area == "inside" and not inside:
+        area = "everywhere"
+    intensity = tuple(node.GetSourceVolumeIntensityMaskRange()) if node.GetSourceVolumeIntensityMask() else None
+    return EditOptions(
+        editable_area=area,  # type: ignore[arg-type]
+        inside_segment=inside if area == "inside" else None,
+        intensity_range=intensity,  # type: ignore[arg-type]
+        overwrite=_OVERWRITE_NAMES.get(node.GetOverwriteMode(), "all"),  # type: ignore[arg-type]
+    )
 
 
 def apply_mask(

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import slicer
 import vtk
 
 from ..core.errors import SegTruthError
 from ..core.labels import Label, LabelTable, color_hex, default_color
-from ..scene.editing import EditOptions
+from ..scene.editing import EditOptions, options_from_editor_node
 from ..scene.segmentation_io import load_segmentation
 from ..scene.segments import (
     LABEL_VALUE_TAG,
@@ -70,36 +69,6 @@ def slug(name: str) -> str:
     """A segment name as a stable, HTML-safe test id part ("right lung" -> "right-lung")."""
     text = "".join(c.lower() if c.isalnum() else "-" for c in name).strip("-")
     return "-".join(part for part in text.split("-") if part) or "segment"
-
-
-_AREA_NAMES = {
-    slicer.vtkMRMLSegmentationNode.EditAllowedEverywhere: "everywhere",
-    slicer.vtkMRMLSegmentationNode.EditAllowedInsideSingleSegment: "inside",
-    slicer.vtkMRMLSegmentationNode.EditAllowedOutsideAllSegments: "outside_all",
-    slicer.vtkMRMLSegmentationNode.EditAllowedInsideAllSegments: "inside_all",
-    slicer.vtkMRMLSegmentationNode.EditAllowedOutsideVisibleSegments: "outside_visible",
-    slicer.vtkMRMLSegmentationNode.EditAllowedInsideVisibleSegments: "inside_visible",
-}
-_OVERWRITE_NAMES = {
-    slicer.vtkMRMLSegmentEditorNode.OverwriteAllSegments: "all",
-    slicer.vtkMRMLSegmentEditorNode.OverwriteVisibleSegments: "visible",
-    slicer.vtkMRMLSegmentEditorNode.OverwriteNone: "none",
-}
-
-
-def options_from_editor_node(node) -> EditOptions:
-    """The masking settings of the editor's panel as SegTruth ``EditOptions``, so both kinds of tools obey them."""
-    area = _AREA_NAMES.get(node.GetMaskMode(), "everywhere")
-    inside = node.GetMaskSegmentID() or None
-    if area == "inside" and not inside:
-        area = "everywhere"
-    intensity = tuple(node.GetSourceVolumeIntensityMaskRange()) if node.GetSourceVolumeIntensityMask() else None
-    return EditOptions(
-        editable_area=area,  # type: ignore[arg-type]
-        inside_segment=inside if area == "inside" else None,
-        intensity_range=intensity,  # type: ignore[arg-type]
-        overwrite=_OVERWRITE_NAMES.get(node.GetOverwriteMode(), "all"),  # type: ignore[arg-type]
-    )
 
 
 class Workspace:
