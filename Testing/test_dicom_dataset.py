@@ -112,3 +112,25 @@ def test_a_manifest_may_name_structure_sets(tmp_path, capsys):
         sitk.ReadImage(str(tmp_path / "raw" / "Dataset017_One" / "labelsTr" / "lung2.nii.gz"))
     )
     assert np.array_equal(labels == 1, reference_masks(root / "pat_2", rtstruct)["GTV-1"])
+
+
+def test_the_readme_dicom_example_runs_as_written(tmp_path):
+    """README's DICOM tree example, on the pycerr cases as its ``study/``: the output it shows, and its label table."""
+    import subprocess
+
+    from test_readme_examples import blocks, command, run, shown_output
+
+    (tmp_path / "study").symlink_to(pycerr_phantom_cases())
+    printf = next(
+        line.strip()
+        for kind, text in blocks()
+        if kind == "bash"
+        for line in text.splitlines()
+        if line.strip().startswith("printf 'name,value,color,synonyms")
+    )
+    subprocess.run(printf, shell=True, cwd=tmp_path, check=True)  # the README's label table, as written
+    assert (tmp_path / "labels.csv").read_text(encoding="utf-8").splitlines()[1] == "tumour,1,#e04030,GTV-1|GTV"
+    listing = run(command("segtruth info study/"), tmp_path)
+    assert listing.stdout.count("ROIs (1): GTV-1") == 4
+    nnunet = run(command("segtruth dataset nnunet study/"), tmp_path, timeout=600)
+    assert nnunet.stdout.strip().splitlines() == shown_output("segtruth dataset nnunet study/")
