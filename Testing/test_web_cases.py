@@ -219,7 +219,8 @@ def test_the_app_runs_a_whole_annotation_without_a_browser(chest_folder, monkeyp
     asyncio.run(app.preview())  # air is the only segment with voxels: one seed label is not enough
     assert state.st_error and "two" in state.st_status
     app.set_tool("paint")
-    assert state.st_tool == "paint" and app.ws.editor.active_effect_name.endswith("SegmentationEffectPaint")
+    # SegTruth's brush (strokes drawn in the page, applied in order): trame-slicer's own paint effect stays off.
+    assert state.st_tool == "paint" and app.ws.editor.active_effect_name.endswith("SegmentationEffectNoTool")
     app.set_tool("islands")
     assert app.ws.editor.active_effect_name.endswith("SegmentationEffectNoTool")
     app.delete_segment(state.st_rows[-1]["segment_id"])
