@@ -133,3 +133,47 @@ def test_actions_are_applied_in_each_clients_order():
         queue.finish(item)
     assert order == [("b", 1, "save"), ("a", 1, "stroke"), ("a", 2, "stroke"), ("a", 3, "select")]
     assert queue.done == {"a": 3, "b": 1}
+
+
+def test_the_app_applies_a_tabs_actions_in_its_order_whatever_order_they_arrive_in(ct_chest, tmp_path, monkeypatch):
+    """Save (3) and a stroke (2) arrive before the segment pick (1): the app waits, then picks, paints, saves."""
+    import asyncio
+
+    import SimpleITK as sitk
+    from trame.app import get_server
+
+    from SegTruthLogic.web.app import SegTruthWebApp
+
+    monkeypatch.setenv("TRAME_ARGS", "")
+    shutil.copyfile(ct_chest[0], tmp_path / "chest.nrrd")
+    app = SegTruthWebApp(read_web_cases(tmp_path), LabelTable.read(SAMPLE_LABELS), server=get_server("web-order"))
+    left = find_segment(app.ws.segmentation, "left lung")
+    geometry = app.state.st_views["axial"]
+    message = {
+        "view": "axial",
+        "points": [[0.5, 0.4], [0.5, 0.6]],
+        "xy_to_ras": geometry["xy_to_ras"],
+        "width": geometry["width"],
+        "height": geometry["height"],
+        "diameter": 10.0,
+        "shape": "2d",
+    }
+    mask, _extent = stroke_mask(
+        Stroke.from_message(message), volume_ijk_to_ras(app.ws.volume), app.ws.volume.GetImageData().GetDimensions()
+    )
+
+    async def session() -> None:
+        app.on_action("tab", 3, "save", {})
+        app.on_action("tab", 2, "paint", message)
+        await asyncio.sleep(0.3)
+        assert app.actions.done.get("tab", 0) == 0 and not (tmp_path / "labels").exists()  # they wait for 1
+        app.on_action("tab", 1, "select", {"segment": left})
+        for _ in range(200):
+            if app.actions.done.get("tab", 0) == 3:
+                break
+            await asyncio.sleep(0.05)
+
+    asyncio.run(session())
+    assert app.state.st_applied == {"tab": 3} and not app.state.st_error, app.state.st_status
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "labels" / "chest.nrrd")))
+    assert int((labels == 2).sum()) == int(mask.sum()) > 20 and int((labels == 1).sum()) == 0
