@@ -15,7 +15,7 @@ _WHERE = {
     "Dataset": "data",
     "Plan": "plan",
     "TrainingResult": "trainer",
-    "bootstrap": "bootstrap",
+    "bootstrap": "bootstrapping",
     "make_plan": "plan",
     "read_dataset": "data",
     "train": "trainer",

@@ -54,7 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
-    from .bootstrap import bootstrap
+    from .bootstrapping import bootstrap
 
     bootstrap(
         args.dataset,
