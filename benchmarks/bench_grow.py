@@ -234,18 +234,22 @@ def against(revision: str, size: int, repeats: int) -> None:
         for module in kernels.values():  # compile (or load from numba's cache) before timing
             module.GrowCut(small[0], connectivity=26, margin=None).update(small[1])
         times: dict[str, list[float]] = {name: [] for name in kernels}
+        cpu: dict[str, list[float]] = {name: [] for name in kernels}
         results = {}
         for _ in range(repeats):
             for name, module in kernels.items():
                 cut = module.GrowCut(image, connectivity=26, margin=None)
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 labels = cut.update(seeds)
                 times[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
                 digest = hashlib.sha256(labels.tobytes() + cut.costs.tobytes()).hexdigest()[:16]
                 results[name] = (digest, cut.settled)
     print(f"{size}^3, 26 neighbours, first result on the whole volume; {repeats} runs each, interleaved")
     for name, values in times.items():
         runs = " ".join(f"{v:.2f}" for v in values)
+        cores = statistics.median(c / w for c, w in zip(cpu[name], values))
+        print(f"  {name:<24} CPU time / wall time (median): {cores:.2f} cores busy")
         print(
             f"  {name:<24} median {statistics.median(values):6.2f} s  (runs: {runs})  "
             f"labels+costs sha256 {results[name][0]}, settled {results[name][1]}"

@@ -11,7 +11,9 @@ as they are, float images (and the distance penalty) are scaled by a power of tw
 A voxel's key is ``cost * slots + slot`` where slots are the labels in increasing value: a tie in cost
 goes to the smaller label value, in a full run and in an update alike, so an update gives the same
 voxels as a full run with all seeds. With integer keys the queue is a ring of buckets (Dial's
-algorithm): constant time per voxel, several times faster here than a binary heap on the same keys.
+algorithm): constant time per voxel, several times faster here than a binary heap on the same keys. A full
+run on a large region uses two threads, one per half, which exchange their shared rows until neither improves
+the other (``GrowCut._slab_run``): the least keys are unique, so the result is the single-threaded one.
 """
 
 from __future__ import annotations
