@@ -6,11 +6,13 @@ SegTruthLogic keep to Python 3.9 (Slicer 5.8); an older Slicer loads the module 
 """
 
 import contextlib
+import enum
 import logging
 import os
 import sys
 import traceback
 
+import ctk
 import qt
 import slicer
 import vtk
@@ -62,15 +64,21 @@ if SUPPORTED:
     from SegTruthLogic.gui import (
         COLUMNS,
         TERMINOLOGY_HELP,
+        TOOLS_BY_KEY,
         VIEW_WIDGETS,
+        ExtraToolsController,
         PanelController,
         RunState,
+        ToolParameters,
         bound_widgets,
         dicom_source_from_database,
         effect_order,
         forget_package,
         missing_effects_note,
+        offered_tools,
         parameter_node_class,
+        seed_points,
+        tool_fields,
     )
 
 COLUMN_TITLES = [_("Name"), _("Value"), _("Color"), _("Terminology")]
@@ -119,6 +127,10 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._shownTable = None
         self._shownLog = 0
         self._volumeId = None
+        self.extraTools = None
+        self.toolSettings = None
+        self.toolsSection = None
+        self.pointsSelector = None
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -145,6 +157,11 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             label = qt.QLabel(note)
             label.wordWrap = True
             self.layout.addWidget(label)
+        self.extraTools = ExtraToolsController(self.logic.session, self.controller.say)
+        self.toolSettings = ToolParameters()
+        offered = offered_tools(available)
+        if offered:  # SegTruth's own Fast Marching, Watershed, Local threshold, Flood fill in their place
+            self.buildToolsSection(offered)
 
         self.ui.labelTableWidget.setColumnCount(len(COLUMNS))
         self.ui.labelTableWidget.setHorizontalHeaderLabels(COLUMN_TITLES)
@@ -170,6 +187,56 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
         self.fillModels()
+
+    def buildToolsSection(self, tools) -> None:
+        """One collapsible section: a row per declared setting (SegTruthLogic.gui.ToolParameters), a button per tool."""
+        section = ctk.ctkCollapsibleButton()
+        section.text = _("SegTruth tools")
+        section.collapsed = True
+        form = qt.QFormLayout(section)
+        self.pointsSelector = slicer.qMRMLNodeComboBox()
+        self.pointsSelector.nodeTypes = ["vtkMRMLMarkupsFiducialNode"]
+        self.pointsSelector.noneEnabled = True
+        self.pointsSelector.addEnabled = True
+        self.pointsSelector.removeEnabled = False
+        self.pointsSelector.setMRMLScene(slicer.mrmlScene)
+        self.pointsSelector.toolTip = _(
+            "Points for Local threshold and Flood fill: the point list's points; with none, the crosshair "
+            "(Shift + mouse move in a view)."
+        )
+        form.addRow(_("Points:"), self.pointsSelector)
+        for tool in tools:
+            title = qt.QLabel(tool.title)
+            title.toolTip = tool.help
+            form.addRow(title)
+            for setting in tool_fields(tool.key):
+                form.addRow(setting.metadata["label"], self.settingWidget(setting))
+            button = qt.QPushButton(tool.action)
+            button.toolTip = tool.help
+            button.connect("clicked()", lambda key=tool.key: self.onTool(key))
+            form.addRow(button)
+        self.toolsSection = section
+        self.layout.addWidget(section)
+
+    def settingWidget(self, setting):
+        value = getattr(self.toolSettings, setting.name)
+        if isinstance(value, enum.Enum):
+            choices = list(type(value))
+            combo = qt.QComboBox()
+            for choice in choices:
+                combo.addItem(choice.label())
+            combo.currentIndex = choices.index(value)
+            combo.connect(
+                "currentIndexChanged(int)", lambda index, name=setting.name: self.onSetting(name, choices[index])
+            )
+            return combo
+        slider = ctk.ctkSliderWidget()
+        slider.minimum, slider.maximum = setting.metadata["range"]
+        slider.decimals = setting.metadata["decimals"]
+        slider.singleStep = setting.metadata["step"]
+        slider.value = value
+        slider.connect("valueChanged(double)", lambda number, name=setting.name: self.onSetting(name, number))
+        return slider
 
     def cleanup(self) -> None:
         if self._timer is not None:
@@ -206,6 +273,7 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event) -> None:
         self._timer.stop()
         self.controller.scene_closed()
+        self.extraTools.forget()
         self.ui.segmentEditorWidget.setSegmentationNode(None)
         self.setParameterNode(None)
 
@@ -258,6 +326,8 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for control, names in VIEW_WIDGETS.items():
             self.enable([getattr(ui, name) for name in names], getattr(view, control))
         ui.segmentEditorWidget.readOnly = not view.editor.enabled
+        if self.toolsSection is not None:
+            self.enable([self.toolsSection], view.editor)
         ui.progressBar.visible = view.progress_visible
         ui.progressBar.value = round(view.progress * 100)
         ui.statusLabel.text = view.status
@@ -388,6 +458,32 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with self.reported():
             if not self.controller.poll(self._parameterNode):
                 self._timer.stop()
+
+    # -- SegTruth tools (without SegmentEditorExtraEffects) -------------------------------------------------------
+    def onTool(self, key) -> None:
+        points = []
+        if TOOLS_BY_KEY[key].needs_points:
+            crosshair = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLCrosshairNode")
+            points = seed_points(self.pointsSelector.currentNode(), crosshair)
+        with self.reported(dialog=False):
+            needed = self.extraTools.missing_dependencies(key)
+            if needed and not slicer_deps.install(needed, confirm=self.confirmInstall):
+                self.controller.say(_("This tool needs those packages; nothing was installed."), True)
+                return
+            self.ui.segmentEditorWidget.saveStateForUndo()
+            slicer.app.setOverrideCursor(qt.Qt.WaitCursor)
+            try:
+                self.extraTools.run_in_editor(
+                    key, self._parameterNode, self.logic.segmentEditorNode(), self.toolSettings, points
+                )
+            finally:
+                slicer.app.restoreOverrideCursor()
+
+    def onSetting(self, name, value) -> None:
+        with self.reported(dialog=False):
+            self.extraTools.change_setting(
+                self.toolSettings, name, value, self._parameterNode, self.logic.segmentEditorNode()
+            )
 
     # -- labels --------------------------------------------------------------------------------------------------
     def onLabelEdited(self, row, column) -> None:

@@ -142,6 +142,7 @@ SEGMENT_EDITOR_API = SEGMENT_EDITOR_PROPERTIES | {
     "uninstallKeyboardShortcuts",
     "turnOffLightboxes",
     "updateEffectList",
+    "saveStateForUndo",
 }
 # Effect names as Slicer's effects register them (SegmentEditorEffects/*.py and the C++ effects).
 SLICER_EFFECTS = {

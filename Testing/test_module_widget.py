@@ -186,6 +186,9 @@ class SegmentEditor(Widget):
     def removeViewObservations(self) -> None:
         pass
 
+    def saveStateForUndo(self) -> None:
+        self.undoStates = getattr(self, "undoStates", 0) + 1
+
 
 class Root(Widget):
     def setMRMLScene(self, scene) -> None:
@@ -285,11 +288,54 @@ class Dialogs:
         return QColor(cls.color)
 
 
+class FormLayout:
+    """QFormLayout: the rows added, as (label, widget) or (widget,)."""
+
+    def __init__(self, parent) -> None:
+        parent.layout = self
+        self.rows: list[tuple] = []
+
+    def addRow(self, *items) -> None:
+        self.rows.append(items)
+
+
+class Slider(Widget):
+    """ctkSliderWidget: ``value`` set by code, ``move`` is a person dragging it (valueChanged fires)."""
+
+    minimum, maximum, decimals, singleStep, value = 0.0, 99.0, 2, 1.0, 0.0  # noqa: N815 (Qt property names)
+
+    def move(self, value: float) -> None:
+        self.value = value
+        self.emit("valueChanged(double)", value)
+
+
+class NodeComboBox(Widget):
+    """qMRMLNodeComboBox: ``node`` is the chosen node."""
+
+    node = None
+
+    def setMRMLScene(self, scene) -> None:
+        self.scene = scene
+
+    def currentNode(self):
+        return self.node
+
+
+def fake_ctk() -> types.ModuleType:
+    ctk = types.ModuleType("ctk")
+    ctk.ctkCollapsibleButton = lambda: Widget("ctkCollapsibleButton")
+    ctk.ctkSliderWidget = lambda: Slider("ctkSliderWidget")
+    return ctk
+
+
 def fake_qt() -> types.ModuleType:
     qt = types.ModuleType("qt")
     qt.QTimer, qt.QTableWidgetItem, qt.QColor = QTimer, QTableWidgetItem, QColor
     qt.QBrush = lambda color: ("brush", color.name())
     qt.QLabel = lambda text: Label(text)
+    qt.QPushButton = lambda text: Widget(text)
+    qt.QComboBox = lambda: ComboBox("QComboBox")
+    qt.QFormLayout = FormLayout
     qt.QPixmap = lambda path: types.SimpleNamespace(path=path, width=lambda: 600, scaledToWidth=lambda w: ("scaled", w))
     qt.QFileDialog = qt.QColorDialog = Dialogs
     qt.Qt = types.SimpleNamespace(ItemIsSelectable=1, ItemIsEnabled=32, ToolTipRole=3, WaitCursor=16)
@@ -395,7 +441,7 @@ class Recorder:
 def app(session, monkeypatch):
     """The SegTruth module file loaded against the stand-ins, on a headless scene."""
     monkeypatch.setitem(sys.modules, "qt", fake_qt())
-    monkeypatch.setitem(sys.modules, "ctk", types.ModuleType("ctk"))
+    monkeypatch.setitem(sys.modules, "ctk", fake_ctk())
     sl = types.ModuleType("slicer.ScriptedLoadableModule")
     sl.ScriptedLoadableModule, sl.ScriptedLoadableModuleWidget = ModuleBase, ModuleWidgetBase
     sl.ScriptedLoadableModuleLogic, sl.ScriptedLoadableModuleTest = ModuleLogicBase, unittest.TestCase
@@ -425,6 +471,7 @@ def app(session, monkeypatch):
     }
     modules = types.SimpleNamespace(**{k: types.SimpleNamespace(logic=lambda v=v: v) for k, v in logics.items()})
     monkeypatch.setattr(slicer, "modules", modules, raising=False)
+    monkeypatch.setattr(slicer, "qMRMLNodeComboBox", lambda: NodeComboBox("qMRMLNodeComboBox"), raising=False)
     root, ui = widgets_from_ui()
     monkeypatch.setattr(slicer.util, "loadUI", lambda path: root if Path(path) == UI_FILE else None, raising=False)
     monkeypatch.setattr(slicer.util, "childWidgetVariables", lambda widget: ui, raising=False)

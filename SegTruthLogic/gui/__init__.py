@@ -13,6 +13,15 @@ from ..dataset.case_export import (
 )
 from ..inference.jobs import AutoSegmentRequest, InferenceThreadRunner, JobHandle, JobRunner, Outcome, ThreadJob
 from .controller import VIEW_WIDGETS, Control, ModelChoice, PanelController, PanelView
+from .extra_tools import (
+    EXTRA_TOOLS,
+    TOOLS_BY_KEY,
+    ExtraToolsController,
+    ToolParameters,
+    offered_tools,
+    seed_points,
+    tool_fields,
+)
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor
 from .options import EDITOR_EFFECTS, EXTRA_EFFECTS, Device, effect_order, missing_effects_note
 from .parameters import PanelParameters, bound_widgets, parameter_node_class, parameter_types, widget_bindings
@@ -23,7 +32,9 @@ __all__ = [
     "COLUMNS",
     "EDITOR_EFFECTS",
     "EXTRA_EFFECTS",
+    "EXTRA_TOOLS",
     "TERMINOLOGY_HELP",
+    "TOOLS_BY_KEY",
     "VIEW_WIDGETS",
     "AutoSegmentRequest",
     "Control",
@@ -31,6 +42,7 @@ __all__ = [
     "ExportFormat",
     "ExportPlan",
     "ExportResult",
+    "ExtraToolsController",
     "InferenceThreadRunner",
     "JobHandle",
     "JobRunner",
@@ -44,6 +56,7 @@ __all__ = [
     "RunState",
     "RunStateMachine",
     "ThreadJob",
+    "ToolParameters",
     "adopt_source_file",
     "bound_widgets",
     "dicom_source_from_attributes",
@@ -51,7 +64,10 @@ __all__ = [
     "effect_order",
     "forget_package",
     "missing_effects_note",
+    "offered_tools",
     "parameter_node_class",
     "parameter_types",
+    "seed_points",
+    "tool_fields",
     "widget_bindings",
 ]
