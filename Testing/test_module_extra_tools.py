@@ -116,7 +116,9 @@ def test_the_tools_are_offered_only_where_their_extra_effect_is_missing():
 
 def test_the_section_is_built_without_the_extension_and_absent_with_it(app, monkeypatch):  # noqa: F811
     section = app.widget.toolsSection
-    assert section is not None and section.text == "SegTruth tools"
+    assert section is not None and section.text == "SegTruth tools" and section.collapsed
+    note, shown = app.widget.layout.widgets[-2:]
+    assert shown is section and "SegTruth's own are in the SegTruth tools section below" in note.name
     rows = section.layout.rows
     labels = [row[0] for row in rows if len(row) == 2]
     assert labels == ["Points:", *(f.metadata["label"] for t in EXTRA_TOOLS for f in tool_fields(t.key))]

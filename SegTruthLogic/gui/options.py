@@ -23,7 +23,8 @@ EDITOR_EFFECTS = (
 )
 
 # The SegmentEditorExtraEffects extension's effects (by their registered names) and the SegTruth function that
-# does the same where the extension is not installed (the Python console, recipes, the CLI and the web app).
+# does the same where the extension is not installed (the panel's SegTruth tools section, gui/extra_tools.py;
+# the Python console, recipes, the CLI and the web app).
 EXTRA_EFFECTS = {
     "Fast Marching": "fast_marching",
     "Watershed": "watershed",
@@ -46,8 +47,9 @@ def missing_effects_note(available: Iterable[str]) -> str:
         return ""
     calls = ", ".join(f"SegTruthLogic.api.{EXTRA_EFFECTS[name]}" for name in missing)
     return (
-        f"{', '.join(missing)}: install SegmentEditorExtraEffects from the Extensions Manager for these effects, "
-        f"or call {calls} from the Python console (the same tools the recipes and the web app run)."
+        f"{', '.join(missing)}: install SegmentEditorExtraEffects from the Extensions Manager for these effects; "
+        f"until then SegTruth's own are in the SegTruth tools section below, and {calls} in the Python console "
+        "(the same tools the recipes and the web app run)."
     )
 
 
