@@ -1,0 +1,102 @@
+"""The trainer's contract on the real chest CT, with tiny trainings: resume gives the very same weights, cancel
+leaves no model, bad datasets get one sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from training_support import chest_lungs, write_nnunet
+
+from SegTruthLogic.cli import main
+from SegTruthLogic.core.errors import Cancelled
+from SegTruthLogic.core.progress import CancelToken
+from SegTruthLogic.training import train
+
+LABELLED = (10, 18, 26)
+
+
+@pytest.fixture(scope="module")
+def chest():
+    return chest_lungs()
+
+
+def _tiny(dataset: Path, output: Path, **options):
+    return train(
+        dataset, output, epochs=3, iterations=2, dimensions=2, base_filters=4, patch_budget=32 * 32, batch_size=2,
+        seed=5, device="cpu", **options,
+    )  # fmt: skip
+
+
+def test_resume_after_interruption_equals_uninterrupted(chest, tmp_path):
+    image, lungs = chest
+    dataset = write_nnunet(tmp_path / "Dataset002_Lungs", [("chest", image, lungs)])
+    _tiny(dataset, tmp_path / "straight")
+    token = CancelToken()
+
+    def stop_after_epoch_2(_fraction: float, message: str) -> None:
+        if message.startswith("epoch 2/"):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        _tiny(dataset, tmp_path / "resumed", progress=stop_after_epoch_2, cancel=token)
+    assert not (tmp_path / "resumed").exists()  # cancel leaves no model folder, half or whole
+    assert (tmp_path / "resumed.training" / "checkpoint.pt").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".resumed")]  # nor staging folders
+    result = _tiny(dataset, tmp_path / "resumed")
+    assert result.resumed_from == 2 and len(result.history) == 3
+    assert not (tmp_path / "resumed.training").exists()
+    a = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    straight = json.loads((tmp_path / "straight" / "training.json").read_text(encoding="utf-8"))["history"]
+    assert [e["loss"] for e in straight] == [e["loss"] for e in result.history]
+
+
+def test_cancel_leaves_no_model(chest, tmp_path):
+    image, lungs = chest
+    dataset = write_nnunet(tmp_path / "Dataset003_Lungs", [("chest", image, lungs)])
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        _tiny(dataset, tmp_path / "model", cancel=token)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Dataset003_Lungs"]
+
+
+def _bad(tmp_path: Path, chest, kind: str) -> Path:
+    image, lungs = chest
+    folder = tmp_path / "Dataset004_Bad"
+    if kind == "no labelled voxel":
+        return write_nnunet(folder, [("chest", image, np.zeros_like(lungs))])
+    if kind == "one class only":
+        return write_nnunet(folder, [("chest", image, np.ones_like(lungs))])
+    if kind == "labels missing from the table":
+        return write_nnunet(folder, [("chest", image, np.where(lungs == 2, 3, lungs))], table=None)
+    if kind == "wrong channel count":
+        return write_nnunet(folder, [("chest", image, lungs)], channel_names={"0": "CT", "1": "T1"})
+    write_nnunet(folder, [("chest", image, lungs)])
+    (folder / "dataset.json").write_text('{"channel_names": {"0": "CT"}, "labels": {', encoding="utf-8")
+    return folder
+
+
+BAD = {
+    "no labelled voxel": "no case holds a labelled voxel",
+    "one class only": "only one class",
+    "labels missing from the table": "label values [3]",
+    "wrong channel count": "has 1 image channel(s)",
+    "broken dataset.json": "not valid JSON",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD))
+def test_bad_datasets_one_sentence(chest, tmp_path, kind, capsys):
+    dataset = _bad(tmp_path, chest, kind)
+    out = tmp_path / "model"
+    assert main(["train", str(dataset), "-o", str(out), "--epochs", "1", "--iterations", "1", "-q"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("segtruth: error: ") and len(error.splitlines()) == 1, error
+    assert BAD[kind] in error and str(dataset) in error, error
+    assert not out.exists() and not (tmp_path / "model.training").exists()
