@@ -39,6 +39,11 @@ class Effect(ABC):
     def write(self, ws: Workspace, node) -> list[str]:
         """Main thread: write the result into ``node`` (a copy of the case's segmentation); the IDs it changed."""
 
+    def update_preview(self, ws: Workspace, node) -> list[str] | None:
+        """Main thread: bring ``node``, which holds this effect's last ``write``, up to date in place (only what
+        changed) and return the IDs shown; None when it cannot (the preview is then rebuilt with ``write``)."""
+        return None
+
     def summary(self) -> str:
         return f"{self.title}: preview ready."
 

@@ -3,6 +3,10 @@
 Apply moves the copy's content into the case as one undo step, Cancel drops it. So what the browser shows
 and saves is exactly what the same tool function does in a script or recipe. If the case changed after
 the preview (a new seed stroke), Apply refreshes the preview first.
+
+A preview shown again for the same effect (grow from seeds after each stroke) is first offered to the
+effect to update in place (``Effect.update_preview``: only the voxels that changed); only when it declines
+is the copy of the whole case made again.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Previewer:
         self.node = None
         self.shown: list[str] = []
         self._stamp: tuple | None = None
+        self._written: Effect | None = None  # the effect whose result the node holds
 
     @property
     def active(self) -> bool:
@@ -71,9 +76,13 @@ class Previewer:
             display.SetOpacity2DFill(0.6)
             display.SetOpacity2DOutline(1.0)
         stamp = _fingerprint(ws.segmentation)
-        self.node.GetSegmentation().DeepCopy(ws.segmentation.GetSegmentation())
         try:
-            self.shown = self.effect.write(ws, self.node)
+            shown = self.effect.update_preview(ws, self.node) if self._written is self.effect else None
+            if shown is None:
+                self._written = None
+                self.node.GetSegmentation().DeepCopy(ws.segmentation.GetSegmentation())
+                shown = self.effect.write(ws, self.node)
+            self.shown, self._written = shown, self.effect
         except BaseException:
             self.cancel()
             raise
@@ -116,6 +125,7 @@ class Previewer:
         self.effect = None
         self.shown = []
         self._stamp = None
+        self._written = None
 
     def forget(self) -> None:
         """The scene was cleared (another case): the preview node is gone with it."""
