@@ -29,15 +29,19 @@ def _table(args: argparse.Namespace):
     return LabelTable.read(args.labels) if getattr(args, "labels", None) else None
 
 
-def _cases(manifest: str, table) -> tuple[list, list[str]]:
-    """A manifest's cases, or a DICOM tree's (each image series with the RTSTRUCT or SEG that refers to it)."""
-    from .dicom_tree import cases_from_dicom_tree, is_dicom_tree
+def _cases(manifest: str, table, rois: list[str] | None = None) -> tuple[list, list[str]]:
+    """A manifest's cases, or a DICOM tree's (each image series with the RTSTRUCT or SEG that refers to it).
+
+    The one reading of a dataset's cases for every command that takes many; ``rois`` (``--roi``) picks the
+    structures of each case's RTSTRUCT or SEG.
+    """
+    from .dicom_tree import cases_from_dicom_tree, is_dicom_tree, with_rois
     from .manifest import read_cases
 
     if is_dicom_tree(manifest):
         found = cases_from_dicom_tree(manifest, table)
-        return found.entries, found.report()
-    return read_cases(manifest), []
+        return with_rois(found.entries, rois), found.report()
+    return with_rois(read_cases(manifest), rois), []
 
 
 def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
@@ -50,7 +54,7 @@ def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
         report_path = outputs.file(check_report_path(args.report)) if args.report else None
         staged = outputs.folder(target, create_parents=True)
         table = _table(args)
-        entries, notes = _cases(args.manifest, table)
+        entries, notes = _cases(args.manifest, table, args.roi)
         session = _session()
         export_nnunet(
             session,
@@ -82,15 +86,15 @@ def cmd_dataset_nnunet(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_monai(args: argparse.Namespace) -> int:
-    from .manifest import read_cases
     from .monai_datalist import export_monai, folds_note
 
-    entries = read_cases(args.manifest)
+    table = _table(args)
+    entries, notes = _cases(args.manifest, table, args.roi)
     path = export_monai(
         _session(),
         entries,
         args.output,
-        _table(args),
+        table,
         args.validation,
         args.folds,
         args.seed,
@@ -98,6 +102,8 @@ def cmd_dataset_monai(args: argparse.Namespace) -> int:
         progress_bar(args.quiet),
     )
     print(f"wrote {path} ({len(entries)} cases)")
+    for line in notes:
+        print(f"note: {line}")
     note = folds_note(path)
     if note:
         print(note)
@@ -112,30 +118,35 @@ def cmd_dataset_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _entries(inputs: list[str]):
-    from .manifest import CaseEntry, read_cases
+def _entries(inputs: list[str], table=None, rois: list[str] | None = None):
+    from .dicom_tree import with_rois
+    from .manifest import CaseEntry
 
     if len(inputs) == 1:
-        return read_cases(inputs[0])
+        entries, notes = _cases(inputs[0], table, rois)
+        for line in notes:
+            print(f"note: {line}")
+        return entries
     if len(inputs) == 2:
         image = Path(inputs[0])
         name = image.name.split(".")[0] or "case"
-        return [CaseEntry(name, (image,), Path(inputs[1]))]
+        return with_rois([CaseEntry(name, (image,), Path(inputs[1]))], rois)
     raise SegTruthError("Give a manifest, or one image and its segmentation.")
 
 
 def cmd_slices(args: argparse.Namespace) -> int:
     from .slices import export_slices
 
+    table = _table(args)
     folder = export_slices(
         _session(),
-        _entries(args.inputs),
+        _entries(args.inputs, table, args.roi),
         args.output,
         args.view,
         args.format,
         tuple(args.window) if args.window else None,
         args.labelled_only,
-        _table(args),
+        table,
         args.overwrite,
         progress_bar(args.quiet),
     )
@@ -162,6 +173,7 @@ def cmd_crop(args: argparse.Namespace) -> int:
         args.label,
         _table(args),
         args.overwrite,
+        args.structure,
     )
     print(f"cropped to voxels {box.describe()} ({'x'.join(map(str, box.size))})")
     print(f"wrote {args.output}\nwrote {args.mask_output}")
@@ -187,7 +199,7 @@ def cmd_dicom_seg(args: argparse.Namespace) -> int:
     from .dicom_seg import write_dicom_seg
 
     path = write_dicom_seg(
-        _session(), args.dicom, args.segmentation, args.output, _table(args), args.series, args.overwrite
+        _session(), args.dicom, args.segmentation, args.output, _table(args), args.series, args.overwrite, args.roi
     )
     print(f"wrote {path}")
     return 0
@@ -197,7 +209,7 @@ def cmd_rtstruct(args: argparse.Namespace) -> int:
     from .rtstruct_export import write_rtstruct
 
     path = write_rtstruct(
-        _session(), args.dicom, args.segmentation, args.output, _table(args), args.series, args.overwrite
+        _session(), args.dicom, args.segmentation, args.output, _table(args), args.series, args.overwrite, args.roi
     )
     print(f"wrote {path}")
     return 0
@@ -211,7 +223,9 @@ def _print_report(output: str | Path, cases: list) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import dataset_report
 
-    cases = dataset_report(_session(), args.source, args.output, args.pictures, progress=progress_bar(args.quiet))
+    cases = dataset_report(
+        _session(), args.source, args.output, args.pictures, progress=progress_bar(args.quiet), rois=args.roi
+    )
     _print_report(args.output, cases)
     if args.pictures:
         print(f"wrote {args.pictures}")
@@ -228,6 +242,11 @@ def add_commands(
         if labels:
             p.add_argument("--labels", help="label table (.json or .csv) every case must follow")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    def add_roi(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--roi", action="append", metavar="NAME", help="RTSTRUCT/SEG structure to take (name or glob; repeatable)"
+        )
 
     manifest_help = (
         "manifest .csv/.json (columns case,image,segmentation; several channels: image_0000,image_0001,...; "
@@ -256,6 +275,7 @@ def add_commands(
     q.add_argument("--report", metavar="HTML", help="also write the QC report of the exported dataset")
     q.add_argument("--verify", action="store_true", help="also run nnU-Net's verify_dataset_integrity (needs nnunetv2)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing dataset folder of that name")
+    add_roi(q)
     common(q)
 
     q = formats.add_parser(
@@ -270,6 +290,7 @@ def add_commands(
     q.add_argument("--folds", type=int, help="also give each training case a 'fold' (K-fold cross-validation)")
     q.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     q.add_argument("--overwrite", action="store_true", help="replace an existing datalist and its folder")
+    add_roi(q)
     common(q)
 
     q = formats.add_parser(
@@ -291,6 +312,7 @@ def add_commands(
     p.add_argument("--window", nargs=2, type=float, metavar=("CENTER", "WIDTH"), help="PNG intensity window")
     p.add_argument("--labelled-only", action="store_true", help="only slices that hold a label")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    add_roi(p)
     common(p)
 
     p = command("crop", "Crop an image and its mask to a box, a RAS region or the labels plus a margin.", cmd_crop)
@@ -305,6 +327,13 @@ def add_commands(
     where.add_argument("--roi", nargs=6, type=float, metavar=("R0", "A0", "S0", "R1", "A1", "S1"), help="RAS mm")
     where.add_argument("--margin", type=float, metavar="MM", help="the labels' extent plus MM on every side")
     p.add_argument("--label", help="with --margin: the extent of this label only")
+    p.add_argument(
+        "--structure",
+        action="append",
+        metavar="NAME",
+        help="RTSTRUCT/SEG structure to take (name or glob; repeatable); what --roi means elsewhere, here --roi is "
+        "the RAS box",
+    )
     p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace outputs")
     common(p)
 
@@ -312,7 +341,7 @@ def add_commands(
     p.add_argument("a", metavar="A", help="segmentation (.seg.nrrd, labelmap, RTSTRUCT, DICOM SEG), e.g. the reference")
     p.add_argument("b", metavar="B", help="segmentation to compare with A")
     p.add_argument("--image", help="compare on this image's grid (default: A's grid; an RTSTRUCT's series)")
-    p.add_argument("--roi", action="append", metavar="NAME", help="RTSTRUCT/SEG structure to take (name or glob)")
+    add_roi(p)
     p.add_argument("--csv", metavar="OUT", help="also write the table as CSV")
     common(p)
 
@@ -322,6 +351,7 @@ def add_commands(
     p.add_argument("-o", "--output", required=True, metavar="OUT.dcm")
     p.add_argument("--series", metavar="UID", help="the series to use when the folder holds several")
     p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace OUT")
+    add_roi(p)
     common(p)
 
     p = command(
@@ -332,12 +362,14 @@ def add_commands(
     p.add_argument("-o", "--output", required=True, metavar="OUT.dcm")
     p.add_argument("--series", metavar="UID", help="the series to use when the folder holds several")
     p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace OUT")
+    add_roi(p)
     common(p)
 
     p = command("report", "Write a self-contained HTML quality report of a dataset.", cmd_report)
     p.add_argument("source", metavar="DIR", help="nnU-Net dataset folder, MONAI datalist .json, or manifest")
     p.add_argument("-o", "--output", required=True, metavar="report.html")
     p.add_argument("--pictures", metavar="DIR", help="also write one QC PNG per case into this new folder")
+    add_roi(p)
     common(p, labels=False)
 
 

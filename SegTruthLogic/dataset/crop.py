@@ -8,6 +8,7 @@ when Slicer shows the volume flipped.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def crop_case(
     label: str | None = None,
     table: LabelTable | None = None,
     overwrite: bool = True,
+    structures: Sequence[str] | None = None,
 ) -> Box:
     """Crop an image and its segmentation to one of: index box, RAS ROI, labels' extent + margin; both or neither."""
     if sum(x is not None for x in (first_last, roi, margin_mm)) != 1:
@@ -123,7 +125,8 @@ def crop_case(
         image_temp = outputs.file(image_out)
         mask_temp = outputs.file(mask_out)
         image = Path(image)
-        entry = CaseEntry(image.name, (image,), Path(segmentation))
+        # ``structures`` picks an RTSTRUCT/SEG's ROIs (``--structure``: ``--roi`` is the RAS box here).
+        entry = CaseEntry(image.name, (image,), Path(segmentation), rois=tuple(structures) if structures else None)
         case = read_case(session, entry, table)
         assert case.labels is not None and case.table is not None
         if first_last is not None:

@@ -147,6 +147,7 @@ def write_dicom_seg(
     table: LabelTable | None = None,
     series_uid: str | None = None,
     overwrite: bool = True,
+    rois: list[str] | None = None,
 ) -> Path:
     """Write a binary DICOM SEG of ``segmentation`` (on the series' grid) referencing the series' images."""
     try:
@@ -160,7 +161,7 @@ def write_dicom_seg(
     volume = load_dicom_series(session, dicom_folder, series_uid)
     node = None
     try:
-        node = load_segmentation(session, segmentation, volume, table)
+        node = load_segmentation(session, segmentation, volume, table, rois)  # rois: an RTSTRUCT/SEG's structures
         table = table or table_from_segmentation(node)
         ids = segment_ids(node)
         names = [node.GetSegmentation().GetSegment(sid).GetName() for sid in ids]

@@ -8,15 +8,22 @@ two annotations of one series, a folder holding several annotated image series (
 series' folder), a case none of whose names the table knows.
 
 Image series that no annotation refers to are not cases (they are listed by ``segtruth info``).
+
+A case edited in ``segtruth serve TREE`` is saved at the tree's root as ``CASE.seg.nrrd`` (a DICOM folder is
+left as the archive wrote it); from then on that save is the case's segmentation here too, so a dataset made
+from the tree holds the edits.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..core.atomic import full_suffix
 from ..core.errors import SegTruthError
+from ..core.formats import IMAGE_SUFFIXES
 from ..core.labels import LabelTable
 from ..scene.dicom_index import SeriesEntry, index_tree, referring
 from .manifest import MANIFEST_NAMES, SEGMENTATION_SUFFIX, CaseEntry, check_case_id
@@ -42,11 +49,15 @@ class TreeCases:
 
 
 def is_dicom_tree(folder: str | Path) -> bool:
-    """A folder given as a dataset's cases that holds no manifest and no ``.seg.nrrd`` pairs, but DICOM files."""
+    """A folder given as cases that holds no manifest and no image files (``CASE.nrrd`` pairs), but DICOM files.
+
+    ``.seg.nrrd`` files at its root alone (edits saved by ``segtruth serve``) leave it a tree.
+    """
     folder = Path(folder)
     if not folder.is_dir() or any((folder / name).is_file() for name in MANIFEST_NAMES):
         return False
-    if any(p.name.endswith(SEGMENTATION_SUFFIX) for p in folder.iterdir()):
+    top = [p for p in folder.iterdir() if p.is_file()]
+    if any(full_suffix(p) in IMAGE_SUFFIXES and not p.name.endswith(SEGMENTATION_SUFFIX) for p in top):
         return False
     return bool(index_tree(folder))
 
@@ -114,10 +125,25 @@ def cases_from_dicom_tree(root: str | Path, table: LabelTable | None = None) -> 
                     f"{files[0]}: none of its names {names} are in the {table.source}; add them (or as synonyms)."
                 )
             rois = tuple(mapped)
-        found.entries.append(CaseEntry(case, (folder,), files[0], _relative(files[0], root), rois=rois))
+        saved = root / f"{case}{SEGMENTATION_SUFFIX}"  # an edit saved by ``segtruth serve`` wins
+        if saved.is_file():
+            found.entries.append(CaseEntry(case, (folder,), saved, _relative(saved, root)))
+        else:
+            found.entries.append(CaseEntry(case, (folder,), files[0], _relative(files[0], root), rois=rois))
     if not found.entries:
         raise SegTruthError(f"{root}: holds no image series that an RTSTRUCT or DICOM SEG refers to.")
     return found
+
+
+def with_rois(entries: list[CaseEntry], rois: Sequence[str] | None) -> list[CaseEntry]:
+    """The cases with ``--roi``'s structures picked from each labelled case's RTSTRUCT or SEG (None: as they are).
+
+    The names replace those a label table mapped; a case whose segmentation is not an RTSTRUCT or SEG is refused
+    when it is read, naming the file.
+    """
+    if not rois:
+        return entries
+    return [replace(entry, rois=tuple(rois)) if entry.segmentation is not None else entry for entry in entries]
 
 
 def _relative(path: Path, root: Path) -> str:

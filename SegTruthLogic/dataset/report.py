@@ -26,9 +26,11 @@ from ..core.formats import SEGMENTATION_SUFFIX
 from ..core.geometry import LPS_TO_RAS, Grid, grid_difference, index_map, move_array
 from ..core.labels import Label, LabelTable, color_hex, default_color
 from ..core.progress import CancelToken, ProgressCallback, report
+from ..scene.dicom_annotations import is_dicom_annotation
 from ..scene.session import Session
 from ..scene.volumes import check_image_file
 from .cases import read_case
+from .dicom_tree import cases_from_dicom_tree, is_dicom_tree, with_rois
 from .manifest import CaseEntry, read_cases
 from .nnunet import read_dataset_json
 from .qc import case_picture, overview_picture, png_bytes
@@ -78,7 +80,7 @@ def open_source(path: str | Path) -> ReportSource:
             raise SegTruthError(f"{path}: not valid JSON ({error.msg} at line {error.lineno}).") from None
         if isinstance(data, dict) and "training" in data:
             return _datalist_source(path, data)
-    entries = read_cases(path)
+    entries = cases_from_dicom_tree(path).entries if is_dicom_tree(path) else read_cases(path)
     return ReportSource(str(path), [(entry, "training" if entry.labelled else "test") for entry in entries], None)
 
 
@@ -178,8 +180,11 @@ def analyse_case(session: Session, entry: CaseEntry, split: str, table: LabelTab
     """Geometry, label volumes, empty labels, grid agreement and pictures of one case; problems never raise."""
     result = ReportCase(entry.case, split, [str(p) for p in entry.images], str(entry.segmentation or "") or None)
     try:
-        if entry.segmentation is not None and full_suffix(entry.segmentation) == SEGMENTATION_SUFFIX:
-            case = read_case(session, entry, table)  # Slicer's reader; it refuses masks off the image's voxels
+        if entry.segmentation is not None and (
+            full_suffix(entry.segmentation) == SEGMENTATION_SUFFIX or is_dicom_annotation(entry.segmentation)
+        ):
+            # Slicer's reader (refusing masks off the image's voxels); an RTSTRUCT is rasterised on the series' grid
+            case = read_case(session, entry, table)
             image, grid, labels, own = case.channels[0], case.grid, case.labels, case.grid
             table = table or case.table
             result.label_grid = "same as image"
@@ -248,12 +253,19 @@ def dataset_report(
     overwrite: bool = True,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
+    rois: Sequence[str] | None = None,
 ) -> list[ReportCase]:
-    """Write the HTML report of a dataset (and, with ``pictures``, one QC PNG per case into that folder)."""
+    """Write the HTML report of a dataset (and, with ``pictures``, one QC PNG per case into that folder).
+
+    ``rois`` picks the structures of the cases' RTSTRUCT or SEG files (``--roi``).
+    """
     with Outputs(overwrite) as outputs:
         html = outputs.file(check_report_path(output))  # both outputs checked before any case is read
         pictures_folder = outputs.folder(pictures) if pictures is not None else None
         opened = open_source(source)
+        if rois:
+            entries = with_rois([entry for entry, _ in opened.cases], rois)
+            opened.cases = [(entry, split) for entry, (_, split) in zip(entries, opened.cases)]
         cases = []
         for number, (entry, split) in enumerate(opened.cases):
             if cancel is not None:

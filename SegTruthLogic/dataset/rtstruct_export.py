@@ -109,6 +109,7 @@ def write_rtstruct(
     table: LabelTable | None = None,
     series_uid: str | None = None,
     overwrite: bool = True,
+    rois: list[str] | None = None,
 ) -> Path:
     """Write an RT Structure Set of ``segmentation`` (on the series' grid) referring to the series' images."""
     import pydicom
@@ -123,7 +124,7 @@ def write_rtstruct(
     volume = load_dicom_series(session, dicom_folder, series_uid)
     node = None
     try:
-        node = load_segmentation(session, segmentation, volume, table)
+        node = load_segmentation(session, segmentation, volume, table, rois)  # rois: an RTSTRUCT/SEG's structures
         table = table or table_from_segmentation(node)
         ids = segment_ids(node)
         names = [node.GetSegmentation().GetSegment(sid).GetName() for sid in ids]

@@ -6,6 +6,11 @@ image as ``CASE.seg.nrrd`` (the manifest's own ``.seg.nrrd`` when it names one),
 itself a dataset ``segtruth dataset`` reads, and its labelmap export goes to ``labels/CASE.<ext>`` beside
 the image: a subfolder, because an extra image next to the cases would be taken for another case.
 
+A DICOM tree (or one series' folder with its RTSTRUCT or SEG) is read as ``segtruth dataset`` reads it: each
+image series that an annotation refers to is a case starting from that annotation. Its saves go to the
+served folder's root (``ROOT/CASE.seg.nrrd``, ``ROOT/labels/CASE.nii.gz``), never among a series' files
+elsewhere in the tree, and the tree's reading prefers them afterwards.
+
 One bad case never keeps the others from being served: a file the manifest names but that is missing is
 listed with its ``problem`` (read as a batch reads a manifest); a file that is there but unreadable is found
 when the case is opened, through SegTruth's checked readers, and reported in one sentence.
@@ -21,6 +26,7 @@ from ..core.atomic import full_suffix
 from ..core.errors import SegTruthError
 from ..core.formats import IMAGE_SUFFIXES
 from ..core.sample_data import ct_chest_paths
+from ..dataset.dicom_tree import cases_from_dicom_tree, is_dicom_tree
 from ..dataset.manifest import MANIFEST_NAMES, CaseEntry, check_case_id, list_manifest
 from ..scene.session import RESOURCES
 
@@ -77,6 +83,16 @@ def web_case(entry: CaseEntry) -> WebCase:
     return WebCase(entry, *outputs_for(entry.case, entry.images[0], entry.segmentation))
 
 
+def dicom_tree_cases(root: Path) -> list[WebCase]:
+    """Each annotated image series of a DICOM tree, saved at the tree's root (see the module's notes)."""
+    cases = []
+    for entry in cases_from_dicom_tree(root).entries:
+        check_case_id(entry.case, entry.where or entry.images[0], "the name of the saved files")
+        seg = root / f"{entry.case}{SEGMENTATION_SUFFIX}"
+        cases.append(WebCase(entry, seg, root / LABELS_FOLDER / f"{entry.case}.nii.gz"))
+    return cases
+
+
 def make_case(case: str, image: Path, segmentation: Path | None = None, where: str = "") -> WebCase:
     return web_case(CaseEntry(case, (image,), segmentation, where))
 
@@ -117,6 +133,8 @@ def read_web_cases(source: str | Path) -> list[WebCase]:
         for name in MANIFEST_NAMES:
             if (path / name).is_file():
                 return _from_manifest(path / name)
+        if is_dicom_tree(path):
+            return dicom_tree_cases(path)
         return images_in_folder(path)
     if not path.exists():
         raise SegTruthError(f"{path}: not found; give a folder of cases, a manifest (.csv/.json) or an image file.")

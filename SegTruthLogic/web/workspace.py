@@ -126,7 +126,8 @@ class Workspace:
         volume = load_volume(self.session, case.image)
         start = case.start_from()
         if start is not None:
-            segmentation = load_segmentation(self.session, start, volume, self.table)
+            rois = case.entry.rois if start == case.segmentation else None  # an RTSTRUCT/SEG's structures
+            segmentation = load_segmentation(self.session, start, volume, self.table, rois)
             self.guard.remember(start)
             if start == case.seg_output:
                 self.guard.remember_export(case.labelmap_output, start)
