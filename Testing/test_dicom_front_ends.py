@@ -121,8 +121,9 @@ def test_the_web_serves_a_dicom_tree_and_saves_at_its_root(tree, tmp_path):
     root = tmp_path / "served"
     shutil.copytree(tree, root)
     cases = read_web_cases(root)
-    assert [c.case for c in cases] == ["patient1_CT", "patient2_CT"]
-    one = cases[0]
+    assert [c.case for c in cases] == ["patient1_CT", "patient2_CT", "patient3_MR"]
+    one, unlabelled = cases[0], cases[2]
+    assert unlabelled.image == root / "patient3" / "MR" and unlabelled.start_from() is None  # a series to label
     assert one.image == root / "patient1" / "CT" and one.start_from() == root / "patient1" / "CT" / "RS.dcm"
     assert one.seg_output == root / "patient1_CT.seg.nrrd"
     assert one.labelmap_output == root / "labels" / "patient1_CT.nii.gz"
@@ -142,6 +143,14 @@ def test_the_web_serves_a_dicom_tree_and_saves_at_its_root(tree, tmp_path):
     assert again[0].start_from() == one.seg_output and again[1].start_from() == root / "patient2" / "CT" / "RS.dcm"
     entries = cases_from_dicom_tree(root).entries  # the datasets made from the tree take the edit too
     assert entries[0].segmentation == one.seg_output and entries[1].segmentation.name == "RS.dcm"
+    assert len(entries) == 2  # a dataset leaves the unannotated series out
+
+    from SegTruthLogic.web.workspace import Workspace
+
+    ws = Workspace()
+    ws.open_case(unlabelled)  # opens on the MR series' grid with no segments
+    assert ws.volume.GetImageData().GetDimensions() == (8, 8, 4)
+    assert ws.segmentation.GetSegmentation().GetNumberOfSegments() == 0
 
 
 def test_the_web_serves_one_series_folder_with_its_structure_set(tree, tmp_path):
@@ -161,3 +170,5 @@ def test_the_web_serves_one_series_folder_with_its_structure_set(tree, tmp_path)
     (again,) = read_web_cases(folder)  # the series folder still reads as the series, now from the save
     assert again.start_from() == case.seg_output
     _open_and_save(again)
+    (bare,) = read_web_cases(tree / "patient3" / "MR")  # a series folder without annotations: a case to label
+    assert bare.image == tree / "patient3" / "MR" and bare.start_from() is None

@@ -73,8 +73,12 @@ def _case_id(entry: SeriesEntry, root: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", relative).strip("._-") or "case"
 
 
-def cases_from_dicom_tree(root: str | Path, table: LabelTable | None = None) -> TreeCases:
-    """One case per annotated image series under ``root``; see the module's notes for what is refused."""
+def cases_from_dicom_tree(root: str | Path, table: LabelTable | None = None, unannotated: bool = False) -> TreeCases:
+    """One case per annotated image series under ``root``; see the module's notes for what is refused.
+
+    ``unannotated`` also lists each image series no annotation refers to, without a segmentation (cases to
+    label in the web app), when it alone fills its folder; a dataset leaves them out.
+    """
     root = Path(root)
     entries = index_tree(root)
     by_uid = {entry.uid: entry for entry in entries}
@@ -90,8 +94,20 @@ def cases_from_dicom_tree(root: str | Path, table: LabelTable | None = None) -> 
     found = TreeCases([], unannotated=sum(1 for _, refs in annotated if not refs))
     folders: dict[Path, SeriesEntry] = {}
     seen: dict[str, str] = {}
+    in_folder: dict[Path, int] = {}
+    for image in images:
+        for folder in image.folders:
+            in_folder[folder] = in_folder.get(folder, 0) + 1
     for image, refs in annotated:
         if not refs:
+            if unannotated and len(image.folders) == 1 and in_folder[image.folders[0]] == 1:
+                case = _case_id(image, root)
+                case = f"{case}_{image.number or len(seen)}" if case in seen else case
+                check_case_id(case, image.folders[0])
+                seen[case] = image.uid
+                saved = root / f"{case}{SEGMENTATION_SUFFIX}"
+                segmentation = saved if saved.is_file() else None
+                found.entries.append(CaseEntry(case, (image.folders[0],), segmentation, str(image.folders[0])))
             continue
         files = [path for annotation in refs for path in annotation.files]
         if len(files) > 1:

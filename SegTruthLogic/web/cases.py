@@ -7,7 +7,8 @@ itself a dataset ``segtruth dataset`` reads, and its labelmap export goes to ``l
 the image: a subfolder, because an extra image next to the cases would be taken for another case.
 
 A DICOM tree (or one series' folder with its RTSTRUCT or SEG) is read as ``segtruth dataset`` reads it: each
-image series that an annotation refers to is a case starting from that annotation. Its saves go to the
+image series that an annotation refers to is a case starting from that annotation (a series without one
+is a case starting empty, to be labelled). Its saves go to the
 served folder's root (``ROOT/CASE.seg.nrrd``, ``ROOT/labels/CASE.nii.gz``), never among a series' files
 elsewhere in the tree, and the tree's reading prefers them afterwards.
 
@@ -86,7 +87,7 @@ def web_case(entry: CaseEntry) -> WebCase:
 def dicom_tree_cases(root: Path) -> list[WebCase]:
     """Each annotated image series of a DICOM tree, saved at the tree's root (see the module's notes)."""
     cases = []
-    for entry in cases_from_dicom_tree(root).entries:
+    for entry in cases_from_dicom_tree(root, unannotated=True).entries:
         check_case_id(entry.case, entry.where or entry.images[0], "the name of the saved files")
         seg = root / f"{entry.case}{SEGMENTATION_SUFFIX}"
         cases.append(WebCase(entry, seg, root / LABELS_FOLDER / f"{entry.case}.nii.gz"))

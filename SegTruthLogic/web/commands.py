@@ -28,7 +28,8 @@ def add_commands(sub, command: Command) -> None:
         "cases",
         nargs="?",
         metavar="CASES",
-        help="a folder of cases, a manifest (.csv/.json: case,image,segmentation) or one image; "
+        help="a folder of cases, a DICOM tree (each series a case, from its RTSTRUCT/SEG), a manifest "
+        "(.csv/.json: case,image,segmentation) or one image; "
         "default: the sample chest CT, copied into --sample-dir",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
