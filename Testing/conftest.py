@@ -12,6 +12,11 @@ from SegTruthLogic import Session
 from SegTruthLogic.core.sample_data import ct_chest_paths
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests against the reference fixtures run last, so CI can make the fixtures while the others run."""
+    items.sort(key=lambda item: item.get_closest_marker("reference_fixtures") is not None)
+
+
 @pytest.fixture
 def session() -> Session:
     return Session.new_headless()

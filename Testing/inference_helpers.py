@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 import warnings
 from pathlib import Path
 
@@ -53,8 +54,31 @@ def write_bright_model(folder: Path, **changes) -> Path:
     return card
 
 
+REFERENCE_FIXTURES_WAIT_S = 45 * 60
+
+
+def wait_for_reference_fixtures() -> None:
+    """Wait while the fixtures are being made beside this run (``.ci/run`` makes them while the other tests run).
+
+    ``SEGTRUTH_REFERENCE_FIXTURES_STATUS`` names the file the maker's exit status is written to when it ends;
+    until then the folder may hold a stale or half-made set, so nothing is read from it.
+    """
+    status = os.environ.get("SEGTRUTH_REFERENCE_FIXTURES_STATUS")
+    if not status:
+        return
+    deadline = time.monotonic() + REFERENCE_FIXTURES_WAIT_S
+    while not Path(status).is_file():
+        if time.monotonic() > deadline:
+            pytest.skip(f"the reference fixtures were still being made after {REFERENCE_FIXTURES_WAIT_S // 60} min")
+        time.sleep(5)
+    code = Path(status).read_text().strip()
+    if code != "0":
+        pytest.skip(f"making the reference fixtures failed (exit status {code}); see the log beside {status}")
+
+
 def reference_fixtures() -> Path:
     """The folder made by Testing/fixtures/make_reference_fixtures.sh, or skip saying how to make it."""
+    wait_for_reference_fixtures()
     base = Path(os.environ.get("SEGTRUTH_TEST_DATA") or Path.home() / ".cache" / "segtruth-test-data")
     folder = base / "reference-fixtures"
     if not (folder / "manifest.json").is_file():

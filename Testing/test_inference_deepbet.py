@@ -34,10 +34,13 @@ def _installed(name: str) -> bool:
     return True
 
 
-pytestmark = pytest.mark.skipif(
-    not _installed("deepbet"),
-    reason="the deepbet package (its TorchScript weights) is not installed: pip install deepbet==1.0.2",
-)
+pytestmark = [
+    pytest.mark.reference_fixtures,
+    pytest.mark.skipif(
+        not _installed("deepbet"),
+        reason="the deepbet package (its TorchScript weights) is not installed: pip install deepbet==1.0.2",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from SegTruthLogic.inference.sliding_window import SlidingWindow
 
 pytestmark = [
     pytest.mark.gpu,
+    pytest.mark.reference_fixtures,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
 ]
 GIB = 1 << 30

@@ -26,6 +26,7 @@ from SegTruthLogic.inference import load_model, segment
 from SegTruthLogic.scene.export import export
 from SegTruthLogic.scene.volumes import load_volume
 
+pytestmark = pytest.mark.reference_fixtures
 CASES = ["anisotropic", "large", "lefthanded", "oblique"]
 
 
