@@ -41,7 +41,7 @@ from SegTruthLogic.web.effects import (
     SmoothingEffect,
     WatershedEffect,
 )
-from SegTruthLogic.web.effects.flood_fill import parse_points
+from SegTruthLogic.web.effects.points import parse_points
 from SegTruthLogic.web.workspace import Workspace
 
 RIGHT_LUNG = [63.0, -15.0, -110.0]  # RAS mm, inside the right lung of CTChest4
@@ -187,23 +187,28 @@ def test_scissors_preview_is_the_polygon(ws):
     )
 
 
-def test_the_app_runs_the_new_tools_from_its_state(ct_chest, tmp_path, monkeypatch):
-    """The server's own methods, as the browser's buttons call them: the panel's widgets are built for every
-    tool, and the text fields' values become each effect."""
-    import asyncio
-
+def web_app(ct_chest, tmp_path: Path, monkeypatch, name: str):
+    """The web app's server object on a copy of the chest CT, without serving it."""
     monkeypatch.setenv("TRAME_ARGS", "")
     from trame.app import get_server
 
     from SegTruthLogic.web.app import SegTruthWebApp
 
     shutil.copyfile(ct_chest[0], tmp_path / "chest.nrrd")
-    app = SegTruthWebApp(read_web_cases(tmp_path), LabelTable.read(SAMPLE_LABELS), server=get_server("web-tools"))
+    return SegTruthWebApp(read_web_cases(tmp_path), LabelTable.read(SAMPLE_LABELS), server=get_server(name))
+
+
+def test_the_app_runs_the_new_tools_from_its_state(ct_chest, tmp_path, monkeypatch):
+    """The server's own methods, as the browser's buttons call them: the panel's widgets are built for every
+    tool, and the text fields' values become each effect."""
+    import asyncio
+
+    app = web_app(ct_chest, tmp_path, monkeypatch, "web-tools")
     state, ws = app.state, app.ws
     right = sid(ws, "right lung")
     ws.select(right)
     app.set_tool("flood_fill")
-    from SegTruthLogic.web.effects.flood_fill import slice_point
+    from SegTruthLogic.web.effects.points import slice_point
 
     (crossing,) = parse_points(slice_point(app))  # the "Slices" button: where the three views cross
     voxel_at(ws.volume, crossing)  # inside the volume (the views start at its centre)
@@ -239,3 +244,77 @@ def test_the_app_runs_the_new_tools_from_its_state(ct_chest, tmp_path, monkeypat
     asyncio.run(app.apply())
     marched = max(int(np.ceil(arrayFromVolume(ws.volume).size * 0.01)), seeds)  # the seeds always arrive
     assert int(mask(ws, "right lung").sum()) == round(0.5 * marched)
+
+
+def view_message(app, view_name: str, ras_points, **extra) -> dict:
+    """What the page sends for a click or a drag in a view at these RAS points (their x, y on the shown slice)."""
+    from SegTruthLogic.web.views import view_geometry
+
+    geometry = view_geometry(app._view(view_name), app.ws.volume)
+    matrix = np.array(geometry["xy_to_ras"]).reshape(4, 4)
+    points = []
+    for ras in ras_points:
+        x, y, _ = np.linalg.solve(matrix[:3, :3], np.asarray(ras, float) - matrix[:3, 3])
+        points.append([x / geometry["width"], 1 - y / geometry["height"]])
+    return {"view": view_name, "points": points, **{k: geometry[k] for k in ("xy_to_ras", "width", "height")}, **extra}
+
+
+def test_clicks_and_outlines_in_a_view_set_the_tools_points_and_preview(ct_chest, tmp_path, monkeypatch):
+    """A click in a view is Flood fill's point (on the slice shown) and previews it; Shift+click adds Local
+    threshold points; a drag is the Scissors outline; a tool that takes no clicks says so."""
+    import asyncio
+
+    app = web_app(ct_chest, tmp_path, monkeypatch, "web-view-input")
+    state, ws = app.state, app.ws
+    assert state.st_view_inputs == {"flood_fill": "click", "local_threshold": "click", "scissors": "outline"}
+    ws.select(sid(ws, "right lung"))
+    axial = app._view("axial")
+    shown_z = axial.get_slice_value()
+
+    app.set_tool("flood_fill")
+    state.st_flood_tolerance = "60"
+    asyncio.run(app.view_input(view_message(app, "axial", [RIGHT_LUNG])))
+    (point,) = parse_points(state.st_flood_point)
+    np.testing.assert_allclose(point, [*RIGHT_LUNG[:2], shown_z], atol=0.01)  # on the slice the person saw
+    assert state.st_preview and not state.st_error, state.st_status
+    values = arrayFromVolume(ws.volume)
+    index = voxel_at(ws.volume, point)
+    low, high = float(values[index]) - 60, float(values[index]) + 60
+    expected = connected_in_range(values, Grid.from_node(ws.volume).spacing, [index], low, high, 1.0)
+    np.testing.assert_array_equal(mask(ws, "right lung", app.previewer.node), expected)
+    assert expected.sum() > 10_000
+
+    app.set_tool("local_threshold")
+    asyncio.run(app.view_input(view_message(app, "axial", [RIGHT_LUNG])))
+    asyncio.run(app.view_input(view_message(app, "axial", [LEFT_LUNG], add=True)))
+    points = parse_points(state.st_local_points)
+    np.testing.assert_allclose(points, [[*RIGHT_LUNG[:2], shown_z], [*LEFT_LUNG[:2], shown_z]], atol=0.01)
+    asyncio.run(app.view_input(view_message(app, "axial", [LEFT_LUNG])))  # a plain click starts again
+    assert len(parse_points(state.st_local_points)) == 1
+
+    app.set_tool("scissors")
+    state.st_scissors_operation, state.st_scissors_reach = "fill_inside", "slice"
+    corners = [[40, -40], [80, -40], [80, 10], [40, 10]]
+    drag = [
+        [x + (x2 - x) * t, y + (y2 - y) * t, 0]
+        for (x, y), (x2, y2) in zip(corners, corners[1:] + corners[:1])
+        for t in np.linspace(0, 1, 150, endpoint=False)
+    ]
+    asyncio.run(app.view_input(view_message(app, "axial", drag)))
+    polygon = parse_points(state.st_scissors_polygon)
+    assert 40 < len(polygon) < len(drag)  # points 0.5 mm apart at least
+    np.testing.assert_allclose(np.array(polygon)[:, 2], shown_z, atol=0.01)
+    assert state.st_preview and not state.st_error, state.st_status
+    cut = polygon_mask(ws.volume, polygon, "slice")
+    np.testing.assert_array_equal(mask(ws, "right lung", app.previewer.node), mask(ws, "right lung") | cut)
+    k = voxel_at(ws.volume, [60, -15, shown_z])[0]
+    assert cut.sum() == cut[k].sum() > 40 * 50 / np.prod(Grid.from_node(ws.volume).spacing[:2]) * 0.9
+
+    with pytest.raises(SegTruthError, match="too small"):  # the app's action stream says it in the status
+        app.view_input(view_message(app, "axial", drag[:2]))
+    app.set_tool("smoothing")
+    with pytest.raises(SegTruthError, match="takes no clicks"):
+        app.view_input(view_message(app, "axial", [RIGHT_LUNG]))
+    app.set_tool("scissors")
+    with pytest.raises(SegTruthError, match="cannot read"):
+        app.view_input({"points": [[0.5]], "xy_to_ras": [], "width": 1})

@@ -1,5 +1,5 @@
-"""The new web effects as a person uses them, in headless Chromium: Flood fill from a typed point, Smoothing,
-Fast Marching, Scissors, each previewed (screenshot), applied, and the voxel counts the page shows equal to the
+"""The new web effects as a person uses them, in headless Chromium: Flood fill from a click in a view,
+Smoothing, Scissors from an outline dragged in a view, Fast Marching, each previewed (screenshot), applied, and the voxel counts the page shows equal to the
 tool functions run headless on the same case.
 
 Needs Debian's ``chromium`` and PyPI ``playwright`` (see test_web_browser.py). SEGTRUTH_SCREENSHOTS=docs/images
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from web_support import NEEDS_CHROMIUM, browser_page, by_id, serving
+from web_support import NEEDS_CHROMIUM, browser_page, by_id, serving, view_fraction
 
 pytest.importorskip(
     "trame_slicer", reason="the web front end needs trame-slicer (pip install 'trame-slicer[standalone]')"
@@ -26,7 +26,7 @@ sync_api = pytest.importorskip(
 
 pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
-RIGHT_LUNG = "63, -15, -110"  # RAS mm
+RIGHT_LUNG = [63.0, -15.0, -110.0]  # RAS mm
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +67,11 @@ def preview_and_apply(page, shots: Path, picture: str) -> None:
     expect(by_id(page, "preview-shown")).not_to_be_attached(timeout=60_000)
 
 
+def field_points(page, name: str) -> list[list[float]]:
+    text = by_id(page, name).locator("input").input_value()
+    return [[float(v) for v in point.split(",")] for point in text.split(";")]
+
+
 def voxels(page, segment: str) -> int:
     return int(by_id(page, f"segment-voxels-{segment}").inner_text())
 
@@ -95,13 +100,19 @@ def test_new_effects_in_the_browser(served, page, shots, ct_chest):
     segmentation = new_segmentation(session, volume)
     sid = add_segment(segmentation, "right lung")
 
-    # 1. Flood fill from a typed point, tolerance 60
+    # 1. Flood fill, tolerance 60, from a click in the right lung on the axial slice shown (which previews it)
     by_id(page, "segment-right-lung").click()
     by_id(page, "tool-flood_fill").click()
-    type_into(page, "flood-point", RIGHT_LUNG)
     type_into(page, "flood-tolerance", "60")
+    box = by_id(page, "view-axial").bounding_box()
+    assert box is not None
+    fx, fy = view_fraction(page, "axial", RIGHT_LUNG)
+    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    expect(by_id(page, "preview-shown")).to_be_attached(timeout=120_000)
+    (point,) = field_points(page, "flood-point")
+    np.testing.assert_allclose(point[:2], RIGHT_LUNG[:2], atol=1.0)  # within a screen pixel or two of the click
     preview_and_apply(page, shots, "web-tools-1-flood-fill.png")
-    flood_fill(session, segmentation, volume, "right lung", [63, -15, -110], 60, 1.0)
+    flood_fill(session, segmentation, volume, "right lung", point, 60, 1.0)
     expected = segment_mask(session, segmentation, sid, volume)
     expect(by_id(page, "segment-voxels-right-lung")).to_have_text(str(int(expected.sum())), timeout=30_000)
 
@@ -115,13 +126,19 @@ def test_new_effects_in_the_browser(served, page, shots, ct_chest):
     expect(by_id(page, "segment-voxels-right-lung")).to_have_text(str(int(expected.sum())), timeout=30_000)
     set_segment_mask(session, segmentation, sid, expected, volume)
 
-    # 3. Scissors: erase inside a square through every slice (an axial polygon)
+    # 3. Scissors: erase inside a square dragged in the axial view, through every slice
     by_id(page, "tool-scissors").click()
-    square = "40, -40, -100; 80, -40, -100; 80, 10, -100; 40, 10, -100"
-    type_into(page, "scissors-polygon", square)
+    corners = [view_fraction(page, "axial", [x, y, 0]) for x, y in ((40, -40), (80, -40), (80, 10), (40, 10))]
+    page.mouse.move(box["x"] + corners[0][0] * box["width"], box["y"] + corners[0][1] * box["height"])
+    page.mouse.down()
+    for fx, fy in corners[1:] + corners[:1]:
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=10)
+    page.mouse.up()
+    expect(by_id(page, "preview-shown")).to_be_attached(timeout=120_000)
+    polygon = field_points(page, "scissors-polygon")
+    assert len(polygon) >= 4
     preview_and_apply(page, shots, "web-tools-3-scissors.png")
-    points = [[float(v) for v in p.split(",")] for p in square.split(";")]
-    expected &= ~polygon_mask(volume, points, "all")
+    expected &= ~polygon_mask(volume, polygon, "all")
     expect(by_id(page, "segment-voxels-right-lung")).to_have_text(str(int(expected.sum())), timeout=30_000)
     set_segment_mask(session, segmentation, sid, expected, volume)
 

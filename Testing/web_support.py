@@ -106,3 +106,13 @@ def drag(page, box: dict, start: tuple[float, float], end: tuple[float, float], 
     page.mouse.down()
     page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=steps)
     page.mouse.up()
+
+
+def view_fraction(page, view: str, ras) -> tuple[float, float]:
+    """Where a RAS point's (x, y) lies on the slice a view shows, as fractions of the view (y down)."""
+    import numpy as np
+
+    geometry = page.evaluate(f"window.trame.state.get('st_views')['{view}']")
+    matrix = np.array(geometry["xy_to_ras"], float).reshape(4, 4)
+    x, y, _ = np.linalg.solve(matrix[:3, :3], np.asarray(ras, float) - matrix[:3, 3])
+    return float(x / geometry["width"]), float(1 - y / geometry["height"])

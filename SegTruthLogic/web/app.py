@@ -28,8 +28,10 @@ from .actions import Action, ActionQueue
 from .brush import Stroke, paint
 from .cases import WebCase
 from .effects import BY_KEY, EFFECTS, BoundState, Effect, EffectSpec, Previewer
+from .effects.points import traced_points
 from .panel import build_panel
 from .testids import testid
+from .view_trace import ViewTrace
 from .views import PRESET_TITLES, is_ct, preset_window, set_window_level, view_geometry, window_level
 from .workspace import UNDO_LIMIT, Workspace, slug
 
@@ -158,6 +160,10 @@ class SegTruthWebApp:
         s.st_segments = []  # {title, value} items for segment pickers
         s.st_new_name = ""
         s.st_tool = ""
+        # what a click or a drag in a slice view gives each tool that takes them (segtruth.js reads it)
+        s.st_view_inputs = {
+            spec.key: "outline" if spec.view_input.outline else "click" for spec in EFFECTS if spec.view_input
+        }
         s.st_busy = False
         s.st_progress = 0
         s.st_progress_text = ""
@@ -189,6 +195,7 @@ class SegTruthWebApp:
         """What each action of the page does (web/static/segtruth.js sends them; see ``actions``)."""
         return {
             "paint": lambda a: self.stroke(a, erase=False),
+            "view_input": self.view_input,
             "erase": lambda a: self.stroke(a, erase=True),
             "select": lambda a: self.select_segment(str(a.get("segment", ""))),
             "add_segment": lambda a: self.add_segment(str(a.get("name", ""))),
@@ -285,6 +292,21 @@ class SegTruthWebApp:
         if self.previewer.active and not self._follows_edits(self.previewer.effect):  # type: ignore[arg-type]
             self.cancel_preview()
         paint(self.ws.editor, self.ws.volume, segment, stroke, erase=erase)  # the views ask for their frames
+
+    def view_input(self, message: dict):
+        """A click or an outline in a slice view for the picked tool: into its settings, then its preview."""
+        self.ws.require_case()
+        spec: EffectSpec | None = BY_KEY.get(self.state.st_tool)
+        if spec is None or spec.view_input is None:
+            raise SegTruthError(
+                "The tool picked takes no clicks in the views; pick Flood fill, Local threshold or Scissors."
+            )
+        trace = ViewTrace.from_message(message)
+        bound = self.tool_states[spec.key]
+        setting = spec.view_input.setting
+        current = self.state[bound.name(setting)]
+        bound.set(**{setting: traced_points(spec.view_input, trace, current, add=bool(message.get("add")))})
+        return self.preview()
 
     # -- views -----------------------------------------------------------------------------------------------
     def _slice_views(self) -> list:

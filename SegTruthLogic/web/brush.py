@@ -1,9 +1,8 @@
 """The web editor's brush: a stroke drawn in a slice view becomes voxels of one segment, on the slice it was drawn on.
 
-The browser sends the stroke's points as fractions of the view together with the view geometry it showed
-when the stroke started (Slicer's XY-to-RAS matrix and the view size in pixels). The voxels are computed here
-from that geometry, not from the view's geometry when the stroke arrives, so a stroke lands on the slice the
-person saw even when the slice moved meanwhile.
+The stroke's points are read as every drawing in a view is (``view_trace``): with the view geometry the
+browser showed when the stroke started, so a stroke lands on the slice the person saw even when the slice
+moved meanwhile.
 
 - ``2d`` (the default, as Slicer's): voxels of the shown slice only (the voxel layer the slice plane crosses)
   whose centres lie within the radius of the stroke's path in the slice plane.
@@ -23,55 +22,32 @@ import numpy as np
 import vtk
 
 from ..core.errors import SegTruthError
+from .view_trace import ViewTrace
 
 BrushShape = Literal["2d", "sphere"]
-MAX_POINTS = 2000  # a stroke longer than this is cut (a person's stroke has tens to hundreds)
 
 
 @dataclass(frozen=True)
-class Stroke:
-    """One stroke as the browser sends it."""
+class Stroke(ViewTrace):
+    """One brush stroke as the browser sends it: its path in the view, and the brush."""
 
-    points: tuple[tuple[float, float], ...]  # (x, y) as fractions of the view, y down (the browser's)
-    xy_to_ras: np.ndarray  # 4x4: the slice view's XY (pixels, y up) to RAS when the stroke was drawn
-    size: tuple[int, int]  # the view's render size in pixels (width, height)
-    diameter_mm: float
+    diameter_mm: float = 5.0
     shape: BrushShape = "2d"
 
     @classmethod
     def from_message(cls, message: dict) -> Stroke:
         """The stroke of an ``st_action`` message; one sentence for anything malformed."""
+        points, matrix, size = ViewTrace.read(message)
         try:
-            points = tuple((float(x), float(y)) for x, y in message["points"][:MAX_POINTS])
-            matrix = np.array([float(v) for v in message["xy_to_ras"]], float).reshape(4, 4)
-            size = (int(message["width"]), int(message["height"]))
             diameter = float(message["diameter"])
             shape = str(message.get("shape", "2d"))
         except (KeyError, TypeError, ValueError):
             raise SegTruthError("The browser sent a stroke the server cannot read; reload the page.") from None
-        if not points:
-            raise SegTruthError("The stroke has no points.")
         if shape not in ("2d", "sphere"):
             raise SegTruthError(f"Brush shape must be 2d or sphere, not {shape!r}.")
-        if not np.all(np.isfinite(matrix)) or not (0 < diameter <= 1000) or min(size) < 1:
-            raise SegTruthError("The stroke's view geometry or brush size is out of range; reload the page.")
+        if not (0 < diameter <= 1000):
+            raise SegTruthError("The brush size is out of range; reload the page.")
         return cls(points, matrix, size, diameter, shape)  # type: ignore[arg-type]
-
-    def ras_points(self) -> np.ndarray:
-        """The stroke's points in RAS (N x 3), on the slice plane it was drawn on."""
-        xy = np.array(self.points, float)
-        pixels = np.column_stack(
-            [xy[:, 0] * self.size[0], (1.0 - xy[:, 1]) * self.size[1], np.zeros(len(xy)), np.ones(len(xy))]
-        )
-        return (pixels @ self.xy_to_ras.T)[:, :3]
-
-    def normal(self) -> np.ndarray:
-        column = self.xy_to_ras[:3, 2]
-        length = float(np.linalg.norm(column))
-        if length == 0:
-            in_plane = np.cross(self.xy_to_ras[:3, 0], self.xy_to_ras[:3, 1])
-            return in_plane / np.linalg.norm(in_plane)
-        return column / length
 
 
 def _matrix(vtk_matrix: vtk.vtkMatrix4x4) -> np.ndarray:

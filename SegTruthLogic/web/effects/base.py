@@ -86,13 +86,23 @@ class BoundState(Generic[S]):
 
 
 @dataclass(frozen=True)
+class ViewInput:
+    """What a click or a drag in a slice view gives a tool while it is picked: the points of one of its settings
+    (then the preview is recomputed), as in Slicer's effects that take clicks or an outline in the views."""
+
+    setting: str  # the settings field the points go into
+    outline: bool = False  # a drag draws an outline (a polygon); otherwise a click places a point
+    adds: bool = False  # Shift+click adds a point to those already there (the setting holds several)
+
+
+@dataclass(frozen=True)
 class EffectSpec(Generic[S]):
     """One SegTruth tool in the web app: its button, its settings and how they become an ``Effect``.
 
     settings: the state's values checked and turned into the effect's arguments; while they stay equal the
     app keeps the same effect object (a grow preview stays incremental). make: the effect from them.
     on_case / on_select: hooks when a case opens / the tool is picked. follows_edits: whether the preview
-    is recomputed after each paint stroke.
+    is recomputed after each paint stroke. view_input: what clicks or drags in the slice views give it.
     """
 
     key: str
@@ -107,3 +117,4 @@ class EffectSpec(Generic[S]):
     on_case: Callable[[BoundState[S], SegTruthWebApp], None] | None = None
     on_select: Callable[[BoundState[S], SegTruthWebApp], None] | None = None
     follows_edits: Callable[[S], bool] | None = None
+    view_input: ViewInput | None = None

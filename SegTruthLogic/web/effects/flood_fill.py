@@ -1,7 +1,7 @@
 """Flood fill: the voxels connected to a point within an intensity tolerance go into the selected segment
 (SegTruth's ``flood_fill``, SegmentEditorExtraEffects' Flood filling).
 
-The point is typed as ``x, y, z`` (RAS mm) or taken from the slice views' crossing point (the button).
+The point is a click in a slice view, typed as ``x, y, z`` (RAS mm), or the slice views' crossing point.
 """
 
 from __future__ import annotations
@@ -9,73 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
-
-from ...core.errors import SegTruthError
-from ...core.geometry import Grid
 from ...tools.flood_fill import DEFAULT_NEIGHBOURHOOD_MM, DEFAULT_TOLERANCE, flood_fill
 from ..testids import testid
 from ..workspace import Workspace
-from .base import BoundState, Effect, EffectSpec, number
+from .base import BoundState, Effect, EffectSpec, ViewInput, number
+from .points import parse_points, point_field, volume_centre
 
 if TYPE_CHECKING:
     from ..app import SegTruthWebApp
-
-
-def parse_points(text: str, name: str = "Point") -> list[list[float]]:
-    """``x, y, z`` points (RAS mm) separated by ``;``, as the text fields hold them."""
-    points = []
-    for part in str(text).split(";"):
-        if not part.strip():
-            continue
-        values = part.replace(",", " ").split()
-        if len(values) != 3:
-            raise SegTruthError(f"{name} must be x, y, z in mm (RAS), not {part.strip()!r}.")
-        points.append([number(v, name) for v in values])
-    if not points:
-        raise SegTruthError(f"{name} is empty: type x, y, z in mm (RAS).")
-    return points
-
-
-def volume_centre(ws: Workspace) -> str:
-    """The RAS centre of the case's volume, as a point field holds it."""
-    grid = Grid.from_node(ws.volume)
-    centre = grid.ijk_to_ras @ np.append((np.array(grid.size) - 1) / 2.0, 1.0)
-    return ", ".join(f"{v:.1f}" for v in centre[:3])
-
-
-def slice_point(app: SegTruthWebApp) -> str:
-    """Where the three slice views cross (their slice offsets), as a point field holds it."""
-    views = {view.get_orientation().lower(): view for view in app._slice_views()}
-    try:
-        x = views["sagittal"].get_slice_value()
-        y = views["coronal"].get_slice_value()
-        z = views["axial"].get_slice_value()
-    except (KeyError, AttributeError):
-        raise SegTruthError("The slice views are not shown yet.") from None
-    return f"{x:.1f}, {y:.1f}, {z:.1f}"
-
-
-def point_field(bound: BoundState, app: SegTruthWebApp, field_name: str, label: str, test_name: str) -> None:
-    """A text field for RAS points and a button that fills in the slice views' crossing point."""
-    from trame.widgets import html
-    from trame.widgets import vuetify3 as v
-
-    with html.Div(classes="d-flex", style="gap: 6px;"):
-        v.VTextField(
-            v_model=(bound.name(field_name),),
-            label=label,
-            density="compact",
-            hide_details=True,
-            raw_attrs=testid(test_name),
-        )
-        v.VBtn(
-            "Slices",
-            size="small",
-            variant="text",
-            click=lambda: app.guard(lambda: bound.set(**{field_name: slice_point(app)})),
-            raw_attrs=testid(f"{test_name}-slices"),
-        )
 
 
 @dataclass
@@ -113,7 +54,9 @@ def flood_fill_ui(bound: BoundState[FloodFillState], app: SegTruthWebApp) -> Non
     from trame.widgets import html
     from trame.widgets import vuetify3 as v
 
-    html.Div("Fills the selected segment from a point.", classes="text-body-2 mb-2")
+    html.Div(
+        "Click in a slice view (or type a point): fills the selected segment from there.", classes="text-body-2 mb-2"
+    )
     point_field(bound, app, "point", "Point x, y, z (RAS mm)", "flood-point")
     with html.Div(classes="d-flex mt-2", style="gap: 6px;"):
         for field_name, label, name in (
@@ -150,4 +93,5 @@ SPEC = EffectSpec(
     settings=_settings,
     make=lambda settings, app: FloodFillEffect(*settings),
     on_case=lambda bound, app: bound.set(point=volume_centre(app.ws)),
+    view_input=ViewInput("point"),
 )

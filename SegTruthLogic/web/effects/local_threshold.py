@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, ClassVar
 from ...tools.local_threshold import ALGORITHMS, local_threshold
 from ..testids import testid
 from ..workspace import Workspace
-from .base import BoundState, Effect, EffectSpec, number
-from .flood_fill import parse_points, point_field, volume_centre
+from .base import BoundState, Effect, EffectSpec, ViewInput, number
+from .points import parse_points, point_field, volume_centre
 
 if TYPE_CHECKING:
     from ..app import SegTruthWebApp
@@ -61,8 +61,8 @@ def local_threshold_ui(bound: BoundState[LocalThresholdState], app: SegTruthWebA
     from trame.widgets import vuetify3 as v
 
     html.Div(
-        "Adds the structure at the point(s) (x, y, z; x, y, z ...) within the range; an empty range is taken "
-        "around the first point.",
+        "Click the structure in a slice view (Shift+click adds a point), or type x, y, z; x, y, z ...: it is "
+        "added within the range; an empty range is taken around the first point.",
         classes="text-body-2 mb-2",
     )
     point_field(bound, app, "points", "Points (RAS mm)", "local-points")
@@ -126,4 +126,5 @@ SPEC = EffectSpec(
     settings=_settings,
     make=lambda settings, app: LocalThresholdEffect(*settings),
     on_case=lambda bound, app: bound.set(points=volume_centre(app.ws)),
+    view_input=ViewInput("points", adds=True),
 )

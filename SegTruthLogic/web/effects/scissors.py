@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 from ...tools.scissors import OPERATIONS, REACHES, scissors
 from ..testids import testid
 from ..workspace import Workspace
-from .base import BoundState, Effect, EffectSpec, number
-from .flood_fill import parse_points
+from .base import BoundState, Effect, EffectSpec, ViewInput, number
+from .points import parse_points
 
 if TYPE_CHECKING:
     from ..app import SegTruthWebApp
@@ -53,7 +53,10 @@ def scissors_ui(bound: BoundState[ScissorsState], app: SegTruthWebApp) -> None:
     from trame.widgets import html
     from trame.widgets import vuetify3 as v
 
-    html.Div("Polygon: x, y, z; x, y, z; ... (RAS mm, on a view plane).", classes="text-body-2 mb-2")
+    html.Div(
+        "Drag around the area in a slice view, or type the polygon: x, y, z; x, y, z; ... (RAS mm, on a view plane).",
+        classes="text-body-2 mb-2",
+    )
     v.VTextField(
         v_model=(bound.name("polygon"),),
         label="Polygon",
@@ -104,4 +107,5 @@ SPEC = EffectSpec(
     ui=scissors_ui,
     settings=_settings,
     make=lambda settings, app: ScissorsEffect(*settings),
+    view_input=ViewInput("polygon", outline=True),
 )

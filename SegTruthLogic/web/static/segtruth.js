@@ -148,6 +148,7 @@
       const [x0, y0] = s.points[0];
       ctx.moveTo(x0 * rect.width, y0 * rect.height);
       for (const [x, y] of s.points.slice(1)) ctx.lineTo(x * rect.width, y * rect.height);
+      if (s.outline) ctx.closePath();
       if (s.points.length === 1) {
         ctx.arc(x0 * rect.width, y0 * rect.height, s.widthPx / 2, 0, 2 * Math.PI);
         ctx.fill();
@@ -223,6 +224,11 @@
 
   function redrawAll() {
     overlays().forEach(redraw);
+  }
+
+  // What a click or a drag in a view gives the picked tool: "click" (a point), "outline" (a polygon) or null.
+  function viewInput() {
+    return (get("st_view_inputs") || {})[get("st_tool")] || null;
   }
 
   function brushTool() {
@@ -312,6 +318,45 @@
     return true;
   }
 
+  // A click for a tool that takes points: sent at once with the view's geometry; a dot marks it until applied.
+  function placePoint(hit, event) {
+    const g = strokeGeometry(hit.name);
+    if (!g) return false;
+    const points = [[hit.x / hit.rect.width, hit.y / hit.rect.height]];
+    const seq = st.send("view_input", {
+      view: hit.name,
+      points,
+      xy_to_ras: g.xy_to_ras,
+      width: g.width,
+      height: g.height,
+      add: event.shiftKey,
+    });
+    st.strokes.push({ seq, view: hit.name, points, color: "#ffff00", widthPx: 8, erase: false });
+    redraw(hit.canvas);
+    markVisible(event);
+    return true;
+  }
+
+  // A drag for a tool that takes an outline (scissors): drawn as a closed line, sent when the button is let go.
+  function startOutline(hit, event) {
+    const g = strokeGeometry(hit.name);
+    if (!g) return false;
+    st.drawing = {
+      seq: 0,
+      view: hit.name,
+      geometry: g,
+      outline: true,
+      erase: false,
+      points: [[hit.x / hit.rect.width, hit.y / hit.rect.height]],
+      color: "#ffff00",
+      widthPx: 2,
+      rect: hit.rect,
+    };
+    redraw(hit.canvas);
+    markVisible(event);
+    return true;
+  }
+
   function moveStroke(event) {
     const d = st.drawing;
     const x = (event.clientX - d.rect.left) / d.rect.width;
@@ -326,15 +371,9 @@
     const d = st.drawing;
     st.drawing = null;
     const g = d.geometry;
-    d.seq = st.send(d.erase ? "erase" : "paint", {
-      view: d.view,
-      points: d.points,
-      xy_to_ras: g.xy_to_ras,
-      width: g.width,
-      height: g.height,
-      diameter: d.diameter,
-      shape: d.shape,
-    });
+    const trace = { view: d.view, points: d.points, xy_to_ras: g.xy_to_ras, width: g.width, height: g.height };
+    if (d.outline) d.seq = st.send("view_input", trace);
+    else d.seq = st.send(d.erase ? "erase" : "paint", { ...trace, diameter: d.diameter, shape: d.shape });
     st.strokes.push(d);
     redrawAll();
   }
@@ -376,9 +415,13 @@
         const hit = viewAt(event);
         if (!hit) return;
         st.activeView = hit.name;
-        if (event.button !== 0 || event.shiftKey || event.ctrlKey || event.altKey || event.metaKey) return;
+        if (event.button !== 0 || event.ctrlKey || event.altKey || event.metaKey) return;
+        const input = viewInput();
         let taken = false;
-        if (brushTool()) taken = startStroke(hit, event);
+        if (input === "click") taken = placePoint(hit, event); // Shift+click adds a point
+        else if (event.shiftKey) return;
+        else if (input === "outline") taken = startOutline(hit, event);
+        else if (brushTool()) taken = startStroke(hit, event);
         else if (!get("st_tool") && !get("st_editor_effect")) taken = startWindowLevel(hit, event);
         if (taken) {
           event.preventDefault();
