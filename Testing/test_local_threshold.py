@@ -13,7 +13,12 @@ from SegTruthLogic.core.geometry import Grid
 from SegTruthLogic.scene.editing import EditOptions
 from SegTruthLogic.scene.segments import add_segment, find_segment, new_segmentation, segment_mask, set_segment_mask
 from SegTruthLogic.scene.volumes import volume_from_array
-from SegTruthLogic.tools.local_threshold import local_range, local_threshold, local_threshold_mask
+from SegTruthLogic.tools.local_threshold import (
+    local_range,
+    local_threshold,
+    local_threshold_mask,
+    local_threshold_region,
+)
 
 SHAPE = (24, 24, 44)  # k, j, i; 1 mm voxels, RAS = (i, j, k)
 A = (slice(6, 18), slice(6, 18), slice(4, 16))
@@ -94,3 +99,24 @@ def test_local_threshold_adds_through_masking_within_the_range(session):
     expected = local_threshold_mask(volume, [[12.0, 12.0, 12.0]], 50, 200, 5.0) & ~keep & (values <= 104)
     np.testing.assert_array_equal(result, expected)
     assert segment_mask(session, segmentation, find_segment(segmentation, "other"), volume).sum() == keep.sum()
+
+
+@pytest.mark.parametrize("algorithm", ["masking", "watershed"])
+def test_the_region_on_arrays_equals_the_tool_reports_progress_and_cancels(session, algorithm):
+    """What a worker thread runs (values, grid, voxel clicks; no node) gives the tool's region."""
+    from SegTruthLogic.core.errors import Cancelled
+    from SegTruthLogic.core.progress import CancelToken
+
+    _segmentation, volume, values = case(session)
+    seen: list[float] = []
+    region = local_threshold_region(
+        values, Grid.from_node(volume), [(12, 12, 10)], 50, 200, 5.0, 2.0, algorithm, lambda f, m: seen.append(f)
+    )
+    np.testing.assert_array_equal(
+        region, local_threshold_mask(volume, [[10.0, 12.0, 12.0]], 50, 200, 5.0, 2.0, algorithm)
+    )
+    assert region.sum() > 0 and seen == sorted(seen) and seen[0] == 0.0 and seen[-1] == 1.0 and len(seen) == 4
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        local_threshold_region(values, Grid.from_node(volume), [(12, 12, 10)], 50, 200, cancel=token)

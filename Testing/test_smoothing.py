@@ -169,3 +169,24 @@ def test_smoothing_obeys_the_editable_area(session):
     assert (
         segment_mask(session, segmentation, find_segment(segmentation, "wall"), volume).sum() == (wall & ~shape).sum()
     )
+
+
+def test_joint_smoothing_reports_progress_cancels_and_runs_on_the_grid_alone(session):
+    """What a worker thread runs: the same labels from the volume's Grid as from the volume node; a fraction
+    after each Gaussian; a cancelled token stops it before any."""
+    from SegTruthLogic.core.errors import Cancelled
+    from SegTruthLogic.core.progress import CancelToken
+
+    volume = oblique_volume(session, (1.0, 1.0, 1.0))
+    left, right = np.zeros(SHAPE, bool), np.zeros(SHAPE, bool)
+    rough = blob(3)
+    left[:, :, :20], right[:, :, 20:] = rough[:, :, :20], rough[:, :, 20:]
+    seen: list[tuple[float, str]] = []
+    labels = jointly_smoothed([left, right], Grid.from_node(volume), 1.5, lambda f, m: seen.append((f, m)))
+    np.testing.assert_array_equal(labels, jointly_smoothed([left, right], volume, 1.5))
+    assert [round(f, 3) for f, _ in seen] == [0.0, 0.333, 0.667, 1.0]
+    assert seen[1][1] == "Joint smoothing: segment 1 of 2"
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        jointly_smoothed([left, right], volume, 1.5, cancel=token)

@@ -50,6 +50,12 @@ class Grid:
 
     # -- construction ----------------------------------------------------------------------------------------
     @classmethod
+    def of(cls, volume_or_grid) -> Grid:
+        """The grid itself, or a volume node's: the array tools take either (work in a worker thread, which must
+        not touch MRML nodes, passes the grid read on the main thread)."""
+        return volume_or_grid if isinstance(volume_or_grid, Grid) else cls.from_node(volume_or_grid)
+
+    @classmethod
     def from_node(cls, node) -> Grid:
         matrix = vtk.vtkMatrix4x4()
         node.GetIJKToRASMatrix(matrix)

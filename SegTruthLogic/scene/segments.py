@@ -79,10 +79,12 @@ def ensure_segment(segmentation_node, name: str, table: LabelTable | None = None
 
 # -- numpy <-> vtkOrientedImageData on a volume's grid ------------------------------------------------------------
 def oriented_image(array: np.ndarray, volume) -> slicer.vtkOrientedImageData:
-    """A vtkOrientedImageData with the volume's geometry holding ``array`` (k, j, i)."""
-    grid = Grid.from_node(volume)
+    """A vtkOrientedImageData with the geometry of ``volume`` (a volume node or its ``Grid``) holding ``array``
+    (k, j, i)."""
+    grid = Grid.of(volume)
     if array.shape != grid.shape_kji:
-        raise SegTruthError(f"A mask of shape {array.shape} does not fit {volume.GetName()!r} ({grid.describe()}).")
+        name = "the image" if isinstance(volume, Grid) else repr(volume.GetName())
+        raise SegTruthError(f"A mask of shape {array.shape} does not fit {name} ({grid.describe()}).")
     image = slicer.vtkOrientedImageData()
     image.SetImageToWorldMatrix(grid.vtk_matrix())
     image.SetExtent(0, grid.size[0] - 1, 0, grid.size[1] - 1, 0, grid.size[2] - 1)

@@ -140,7 +140,12 @@ def cmd_smooth(args: argparse.Namespace) -> int:
         case = _open(args, args.segmentation)
         if args.method == "joint":
             smoothing.joint_smooth(
-                case.session, case.segmentation, case.volume, [args.segment] if args.segment else None, args.sigma_mm
+                case.session,
+                case.segmentation,
+                case.volume,
+                [args.segment] if args.segment else None,
+                args.sigma_mm,
+                progress=progress_bar(args.quiet),
             )
         else:
             for name in _names(case, args.segment):
@@ -223,6 +228,7 @@ def cmd_local_threshold(args: argparse.Namespace) -> int:
             args.algorithm,
             args.brush_mm,
             table=case.table,
+            progress=progress_bar(args.quiet),
         )
         print(f"threshold {used[0]:g} .. {used[1]:g}")
         case.save(out)

@@ -37,6 +37,7 @@ from slicer.util import arrayFromVolume
 from ..core.errors import SegTruthError
 from ..core.geometry import Grid
 from ..core.labels import LabelTable
+from ..core.progress import CancelToken, ProgressCallback, report
 from ..scene.editing import DEFAULT_OPTIONS, EditOptions, apply_mask
 from ..scene.segments import ensure_segment, image_array, oriented_image
 from ..scene.session import Session
@@ -57,9 +58,9 @@ def local_range(volume, ras: Point, brush_mm: float) -> tuple[float, float]:
     return float(values.min()), float(values.max())
 
 
-def _dilate_erode(mask: np.ndarray, volume, size: Sequence[int], dilate: bool) -> np.ndarray:
+def _dilate_erode(mask: np.ndarray, grid: Grid, size: Sequence[int], dilate: bool) -> np.ndarray:
     morph = vtk.vtkImageDilateErode3D()
-    morph.SetInputData(oriented_image(mask.astype(np.uint8), volume))
+    morph.SetInputData(oriented_image(mask.astype(np.uint8), grid))
     morph.SetDilateValue(1 if dilate else 0)
     morph.SetErodeValue(0 if dilate else 1)
     morph.SetKernelSize(*(int(s) for s in size))
@@ -67,9 +68,9 @@ def _dilate_erode(mask: np.ndarray, volume, size: Sequence[int], dilate: bool) -
     return image_array(morph.GetOutput()) != 0
 
 
-def _islands(mask: np.ndarray, volume) -> np.ndarray:
+def _islands(mask: np.ndarray, grid: Grid) -> np.ndarray:
     math_filter = slicer.vtkITKIslandMath()
-    math_filter.SetInputData(oriented_image(mask.astype(np.uint32), volume))
+    math_filter.SetInputData(oriented_image(mask.astype(np.uint32), grid))
     math_filter.SetFullyConnected(False)
     math_filter.SetMinimumSize(MIN_ISLAND_VOXELS)
     math_filter.Update()
@@ -100,29 +101,104 @@ def local_threshold_mask(
     algorithm: Algorithm = "masking",
 ) -> np.ndarray:
     """The (k, j, i) region the clicks pick out of the range [low, high] (see the module's rule)."""
+    clicks = [voxel_at(volume, p) for p in points]
+    return local_threshold_region(
+        arrayFromVolume(volume),
+        Grid.from_node(volume),
+        clicks,
+        low,
+        high,
+        minimum_diameter_mm,
+        feature_size_mm,
+        algorithm,
+    )
+
+
+def local_threshold_region(
+    values: np.ndarray,
+    grid: Grid,
+    clicks: Sequence[tuple[int, int, int]],
+    low: float,
+    high: float,
+    minimum_diameter_mm: float = 3.0,
+    feature_size_mm: float = 3.0,
+    algorithm: Algorithm = "masking",
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
+    """``local_threshold_mask`` on the image's values and grid, the clicks as (k, j, i) voxels: touches no MRML
+    node, so a worker thread can run it (progress after each stage, cancel checked between them)."""
     if algorithm not in ALGORITHMS:
         raise SegTruthError(f"Unknown local threshold algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}.")
     if low > high:
         raise SegTruthError(f"Threshold range {low}..{high} has its low end above its high end.")
-    size = kernel_voxels(volume, minimum_diameter_mm)
-    values = arrayFromVolume(volume)
+
+    def stage(fraction: float, message: str) -> None:
+        if cancel is not None:
+            cancel.raise_if_cancelled("Local threshold")
+        report(progress, fraction, f"Local threshold: {message}")
+
+    size = kernel_voxels(grid, minimum_diameter_mm)
+    stage(0.0, "the range, eroded")
     in_range = (values >= low) & (values <= high)
-    islands = _islands(_dilate_erode(in_range, volume, size, dilate=False), volume)
-    seeds = [s for s in (_snap(islands, voxel_at(volume, p), size) for p in points) if s is not None]
+    eroded = _dilate_erode(in_range, grid, size, dilate=False)
+    stage(0.3, "its islands")
+    islands = _islands(eroded, grid)
+    seeds = [s for s in (_snap(islands, click, size) for click in clicks) if s is not None]
     if not seeds:
+        report(progress, 1.0, "Local threshold: no island at the clicks")
         return np.zeros(in_range.shape, dtype=bool)
-    spacing = Grid.from_node(volume).spacing
+    spacing = grid.spacing
     selected = connected_in_range(islands.astype(np.uint8), spacing, seeds, 1, 1)
+    stage(0.5, f"refined by {algorithm}")
     if algorithm == "masking":
-        others = _dilate_erode(islands & ~selected, volume, [2 * s - 1 for s in size], dilate=True)
-        return connected_in_range((in_range & ~others).astype(np.uint8), spacing, seeds, 1, 1)
-    markers = np.where(islands, 1, 0).astype(np.uint16)
-    markers[selected] = 2
-    markers[~in_range] = 3
-    if algorithm == "growcut":
-        return grow_labels(values, markers, spacing, margin=None) == 2
-    basins = watershed_labels(values, markers, spacing, feature_size_mm)
-    return basins == 2
+        others = _dilate_erode(islands & ~selected, grid, [2 * s - 1 for s in size], dilate=True)
+        region = connected_in_range((in_range & ~others).astype(np.uint8), spacing, seeds, 1, 1)
+    else:
+        markers = np.where(islands, 1, 0).astype(np.uint16)
+        markers[selected] = 2
+        markers[~in_range] = 3
+        if algorithm == "growcut":
+            region = grow_labels(values, markers, spacing, margin=None) == 2
+        else:
+            region = watershed_labels(values, markers, spacing, feature_size_mm, cancel=cancel) == 2
+    report(progress, 1.0, "Local threshold done")
+    return region
+
+
+def clicks_and_range(
+    volume, points: Point | Sequence[Point], low: float | None, high: float | None, brush_mm: float = 5.0
+) -> tuple[list[tuple[int, int, int]], float, float]:
+    """The clicks' (k, j, i) voxels and the range: given, or the values within ``brush_mm`` of the first click."""
+    clicks = np.asarray(points, dtype=float)
+    clicks = clicks[None, :] if clicks.ndim == 1 else clicks
+    if clicks.ndim != 2 or clicks.shape[1] != 3 or not len(clicks):
+        raise SegTruthError(f"Local threshold needs a RAS point (x, y, z) or a list of them, not {points!r}.")
+    if (low is None) != (high is None):
+        raise SegTruthError("Give both ends of the local threshold range, or neither (picked around the click).")
+    if low is None or high is None:
+        low, high = local_range(volume, clicks[0], brush_mm)
+    return [voxel_at(volume, p) for p in clicks], float(low), float(high)
+
+
+def add_region(
+    session: Session,
+    segmentation_node,
+    volume,
+    segment_id: str,
+    region: np.ndarray,
+    low: float,
+    high: float,
+    options: EditOptions = DEFAULT_OPTIONS,
+) -> None:
+    """Add ``region`` to the segment through the masking settings, their intensity range narrowed to low..high."""
+    in_range = (low, high)
+    if options.intensity_range is not None:
+        in_range = (max(low, options.intensity_range[0]), min(high, options.intensity_range[1]))
+    if in_range[0] <= in_range[1]:
+        apply_mask(
+            session, segmentation_node, segment_id, volume, region, "add", replace(options, intensity_range=in_range)
+        )
 
 
 def local_threshold(
@@ -139,27 +215,26 @@ def local_threshold(
     brush_mm: float = 5.0,
     options: EditOptions = DEFAULT_OPTIONS,
     table: LabelTable | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> tuple[float, float]:
     """Add the region the clicks (RAS points) pick out of a threshold range to ``segment``; returns the range.
 
     Without ``low``/``high`` the range is the values within ``brush_mm`` of the first click.
     """
-    clicks = np.asarray(points, dtype=float)
-    clicks = clicks[None, :] if clicks.ndim == 1 else clicks
-    if clicks.ndim != 2 or clicks.shape[1] != 3 or not len(clicks):
-        raise SegTruthError(f"Local threshold needs a RAS point (x, y, z) or a list of them, not {points!r}.")
-    if (low is None) != (high is None):
-        raise SegTruthError("Give both ends of the local threshold range, or neither (picked around the click).")
-    if low is None or high is None:
-        low, high = local_range(volume, clicks[0], brush_mm)
-    low, high = float(low), float(high)
-    region = local_threshold_mask(volume, list(clicks), low, high, minimum_diameter_mm, feature_size_mm, algorithm)
-    segment_id = ensure_segment(segmentation_node, segment, table)
-    in_range = (low, high)
-    if options.intensity_range is not None:
-        in_range = (max(low, options.intensity_range[0]), min(high, options.intensity_range[1]))
-    if in_range[0] <= in_range[1]:
-        apply_mask(
-            session, segmentation_node, segment_id, volume, region, "add", replace(options, intensity_range=in_range)
-        )
+    voxels, low, high = clicks_and_range(volume, points, low, high, brush_mm)
+    values, grid = arrayFromVolume(volume), Grid.from_node(volume)
+    region = local_threshold_region(
+        values, grid, voxels, low, high, minimum_diameter_mm, feature_size_mm, algorithm, progress, cancel
+    )
+    add_region(
+        session,
+        segmentation_node,
+        volume,
+        ensure_segment(segmentation_node, segment, table),
+        region,
+        low,
+        high,
+        options,
+    )
     return low, high

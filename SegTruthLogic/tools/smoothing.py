@@ -28,6 +28,7 @@ import vtk
 
 from ..core.errors import SegTruthError
 from ..core.geometry import Grid
+from ..core.progress import CancelToken, ProgressCallback, report
 from ..scene.editing import DEFAULT_OPTIONS, EditOptions, apply_mask
 from ..scene.segments import find_segment, image_array, oriented_image, segment_ids, segment_masks
 from ..scene.session import Session
@@ -41,14 +42,14 @@ def kernel_voxels(volume, kernel_mm: float) -> tuple[int, int, int]:
     """The odd box kernel (i, j, k voxels) nearest ``kernel_mm`` on each axis of the volume's grid."""
     if not math.isfinite(kernel_mm) or kernel_mm <= 0:
         raise SegTruthError(f"Smoothing kernel size must be a positive number of mm, not {kernel_mm!r}.")
-    spacing = Grid.from_node(volume).spacing
+    spacing = Grid.of(volume).spacing
     return tuple(max(1, round((kernel_mm / s + 1) / 2) * 2 - 1) for s in spacing)  # type: ignore[return-value]
 
 
 def smoothed_mask(
     mask: np.ndarray, volume, method: Method = "median", kernel_mm: float = 3.0, sigma_mm: float = 1.0
 ) -> np.ndarray:
-    """The (k, j, i) mask smoothed by one of Slicer's single-segment methods."""
+    """The (k, j, i) mask smoothed by one of Slicer's single-segment methods (``volume``: the node or its Grid)."""
     if method not in METHODS:
         raise SegTruthError(f"Unknown smoothing method {method!r}; use one of {', '.join(METHODS)}.")
     image = oriented_image(np.asarray(mask, dtype=np.uint8), volume)
@@ -59,7 +60,7 @@ def smoothed_mask(
         scaled *= 255
         smooth = vtk.vtkImageGaussianSmooth()
         smooth.SetInputData(image)
-        smooth.SetStandardDeviations(*(float(sigma_mm / s) for s in Grid.from_node(volume).spacing))
+        smooth.SetStandardDeviations(*(float(sigma_mm / s) for s in Grid.of(volume).spacing))
         smooth.SetRadiusFactor(RADIUS_FACTOR)
         smooth.Update()
         return image_array(smooth.GetOutput()) >= 127
@@ -98,14 +99,23 @@ def _gaussian(array: np.ndarray, volume, sigma_mm: float) -> np.ndarray:
     image = oriented_image(np.asarray(array, dtype=np.float32), volume)
     smooth = vtk.vtkImageGaussianSmooth()
     smooth.SetInputData(image)
-    smooth.SetStandardDeviations(*(float(sigma_mm / s) for s in Grid.from_node(volume).spacing))
+    smooth.SetStandardDeviations(*(float(sigma_mm / s) for s in Grid.of(volume).spacing))
     smooth.SetRadiusFactor(RADIUS_FACTOR)
     smooth.Update()
     return image_array(smooth.GetOutput()).copy()
 
 
-def jointly_smoothed(masks: Sequence[np.ndarray], volume, sigma_mm: float = 1.0) -> np.ndarray:
-    """(k, j, i) labels (n: the n-th mask, 0: none) of the masks smoothed together (see the module's rule)."""
+def jointly_smoothed(
+    masks: Sequence[np.ndarray],
+    volume,
+    sigma_mm: float = 1.0,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> np.ndarray:
+    """(k, j, i) labels (n: the n-th mask, 0: none) of the masks smoothed together (see the module's rule).
+
+    ``volume``: the volume node or its ``Grid``. Progress after each Gaussian; cancel checked between them.
+    """
     if not math.isfinite(sigma_mm) or sigma_mm <= 0:
         raise SegTruthError(f"Joint smoothing's standard deviation must be a positive number of mm, not {sigma_mm!r}.")
     if not masks:
@@ -113,15 +123,29 @@ def jointly_smoothed(masks: Sequence[np.ndarray], volume, sigma_mm: float = 1.0)
     union = np.zeros(masks[0].shape, dtype=bool)
     for m in masks:
         union |= m
+    steps = len(masks) + 1
+    report(progress, 0.0, "Joint smoothing: the union")
     inside = _gaussian(union, volume, sigma_mm) >= 0.5
     best = np.zeros(union.shape, dtype=np.float32)
     labels = np.zeros(union.shape, dtype=np.uint16)
     for n, m in enumerate(masks, start=1):
+        if cancel is not None:
+            cancel.raise_if_cancelled("Joint smoothing")
+        report(progress, n / steps, f"Joint smoothing: segment {n} of {len(masks)}")
         weight = _gaussian(m, volume, sigma_mm)
         wins = inside & (weight > best)
         labels[wins] = n
         best[wins] = weight[wins]
+    report(progress, 1.0, "Joint smoothing done")
     return labels
+
+
+def write_joint_labels(
+    session: Session, segmentation_node, volume, ids: Sequence[str], labels: np.ndarray, options: EditOptions
+) -> None:
+    """Set each segment of ``ids`` to its label (n: the n-th) of ``jointly_smoothed``."""
+    for n, segment_id in enumerate(ids, start=1):
+        apply_mask(session, segmentation_node, segment_id, volume, labels == n, "set", options)
 
 
 def joint_smooth(
@@ -131,6 +155,8 @@ def joint_smooth(
     segments: Sequence[str] | None = None,
     sigma_mm: float = 1.0,
     options: EditOptions = DEFAULT_OPTIONS,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[str]:
     """Smooth ``segments`` (default: the visible ones) together, with no gaps or overlaps; returns their IDs."""
     if segments is None:
@@ -141,7 +167,6 @@ def joint_smooth(
     if not ids:
         raise SegTruthError(f"Joint smoothing found no (visible) segment in {segmentation_node.GetName()!r}.")
     masks = segment_masks(session, segmentation_node, ids, volume)
-    labels = jointly_smoothed([masks[s] for s in ids], volume, sigma_mm)
-    for n, segment_id in enumerate(ids, start=1):
-        apply_mask(session, segmentation_node, segment_id, volume, labels == n, "set", options)
+    labels = jointly_smoothed([masks[s] for s in ids], volume, sigma_mm, progress, cancel)
+    write_joint_labels(session, segmentation_node, volume, ids, labels, options)
     return ids

@@ -7,10 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from ...tools.local_threshold import ALGORITHMS, local_threshold
+from slicer.util import arrayFromVolume
+
+from ...core.geometry import Grid
+from ...core.progress import CancelToken, ProgressCallback
+from ...tools.local_threshold import ALGORITHMS, add_region, clicks_and_range, local_threshold_region
 from ..testids import testid
 from ..workspace import Workspace
-from .base import BoundState, Effect, EffectSpec, ViewInput, number
+from .base import BoundState, Effect, EffectSpec, ViewInput, Work, number
 from .points import parse_points, point_field, volume_centre
 
 if TYPE_CHECKING:
@@ -39,20 +43,30 @@ class LocalThresholdEffect(Effect):
     key: ClassVar[str] = "local_threshold"
     title: ClassVar[str] = "Local threshold"
 
+    def start(self, ws: Workspace) -> Work:
+        """The clicks and the range are read here (main thread); the region is found in the worker."""
+        clicks, low, high = clicks_and_range(ws.volume, [list(p) for p in self.points], self.low, self.high)
+        values, grid = arrayFromVolume(ws.volume), Grid.from_node(ws.volume)
+        self._range, self._region = (low, high), None
+
+        def work(progress: ProgressCallback | None, cancel: CancelToken) -> None:
+            self._region = local_threshold_region(
+                values,
+                grid,
+                clicks,
+                low,
+                high,
+                self.minimum_diameter_mm,
+                self.feature_size_mm,
+                self.algorithm,  # type: ignore[arg-type]
+                progress,
+                cancel,
+            )
+
+        return work
+
     def write(self, ws: Workspace, node) -> list[str]:
-        local_threshold(
-            ws.session,
-            node,
-            ws.volume,
-            ws.segment_name(self.segment),
-            [list(p) for p in self.points],
-            self.low,
-            self.high,
-            self.minimum_diameter_mm,
-            self.feature_size_mm,
-            self.algorithm,  # type: ignore[arg-type]
-            options=ws.edit_options(),
-        )
+        add_region(ws.session, node, ws.volume, self.segment, self._region, *self._range, ws.edit_options())  # type: ignore[arg-type]
         return [self.segment]
 
 

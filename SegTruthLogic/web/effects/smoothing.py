@@ -6,11 +6,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from ...core.errors import SegTruthError
-from ...tools.smoothing import METHODS, joint_smooth, smooth
+from ...core.geometry import Grid
+from ...core.progress import CancelToken, ProgressCallback
+from ...scene.editing import apply_mask
+from ...scene.segments import segment_ids, segment_masks
+from ...tools.smoothing import METHODS, jointly_smoothed, smoothed_mask, write_joint_labels
 from ..testids import testid
 from ..workspace import Workspace
-from .base import BoundState, Effect, EffectSpec, number
+from .base import BoundState, Effect, EffectSpec, Work, number
 
 if TYPE_CHECKING:
     from ..app import SegTruthWebApp
@@ -36,22 +42,36 @@ class SmoothingEffect(Effect):
     key: ClassVar[str] = "smoothing"
     title: ClassVar[str] = "Smoothing"
 
-    def write(self, ws: Workspace, node) -> list[str]:
+    def start(self, ws: Workspace) -> Work:
+        """The masks are read here (main thread); the filters run in the worker on arrays and the grid."""
         if self.method not in CHOICES:
             raise SegTruthError(f"Unknown smoothing method {self.method!r}; use one of {', '.join(CHOICES)}.")
         if self.method == "joint":
             display = ws.segmentation.GetDisplayNode()
-            visible = [s for s in _ids(ws) if display is None or display.GetSegmentVisibility(s)]
-            return joint_smooth(ws.session, node, ws.volume, visible, self.sigma_mm, ws.edit_options())
-        name = ws.segment_name(self.segment)
-        smooth(ws.session, node, ws.volume, name, self.method, self.kernel_mm, self.sigma_mm, ws.edit_options())  # type: ignore[arg-type]
-        return [self.segment]
+            ids = [s for s in segment_ids(ws.segmentation) if display is None or display.GetSegmentVisibility(s)]
+            if not ids:
+                raise SegTruthError("Joint smoothing found no visible segment.")
+        else:
+            ids = [self.segment]
+        masks = segment_masks(ws.session, ws.segmentation, ids, ws.volume)
+        grid = Grid.from_node(ws.volume)
+        self._ids, self._result = ids, None
 
+        def work(progress: ProgressCallback | None, cancel: CancelToken) -> None:
+            if self.method == "joint":
+                self._result = jointly_smoothed([masks[s] for s in ids], grid, self.sigma_mm, progress, cancel)
+            else:
+                self._result = smoothed_mask(masks[self.segment], grid, self.method, self.kernel_mm, self.sigma_mm)  # type: ignore[arg-type]
 
-def _ids(ws: Workspace) -> list[str]:
-    from ...scene.segments import segment_ids
+        return work
 
-    return segment_ids(ws.segmentation)
+    def write(self, ws: Workspace, node) -> list[str]:
+        result: np.ndarray = self._result  # type: ignore[assignment]
+        if self.method == "joint":
+            write_joint_labels(ws.session, node, ws.volume, self._ids, result, ws.edit_options())
+        else:
+            apply_mask(ws.session, node, self.segment, ws.volume, result, "set", ws.edit_options())
+        return list(self._ids)
 
 
 def smoothing_ui(bound: BoundState[SmoothingState], app: SegTruthWebApp) -> None:
