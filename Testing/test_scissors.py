@@ -104,3 +104,23 @@ def test_scissors_obey_the_editable_area_and_reject_bad_polygons(session):
         scissors(session, segmentation, volume, "cut", SQUARE, "fill_inside", "slab")
     with pytest.raises(SegTruthError, match="Unknown scissors operation"):
         scissors(session, segmentation, volume, "cut", SQUARE, "cut")
+
+
+@pytest.mark.parametrize(
+    ("side", "normal", "slices"),
+    [
+        ("positive", (0, 0, 1), [6, 7, 8]),
+        ("negative", (0, 0, 1), [4, 5, 6]),
+        ("positive", (0, 0, -1), [4, 5, 6]),
+        ("both", (0, 0, 1), [5, 6, 7]),
+    ],
+)
+def test_a_slab_on_one_side_of_the_view_plane(session, side, normal, slices):
+    """Slicer's positive / negative slice cut: from the plane (its layer included) to 5 mm along the view
+    normal or against it; slices 2.5 mm apart, the square on slice 6."""
+    segmentation, volume = case(session)
+    cut = scissors(session, segmentation, volume, "cut", SQUARE, "fill_inside", "slab", 5.0, normal, slab_side=side)
+    assert cut == 100 * len(slices)
+    assert sorted(set(np.nonzero(seg(session, segmentation, volume))[0].tolist())) == slices
+    with pytest.raises(SegTruthError, match="slab side"):
+        polygon_mask(volume, SQUARE, "slab", 5.0, slab_side="up")  # type: ignore[arg-type]

@@ -303,12 +303,23 @@ def test_clicks_and_outlines_in_a_view_set_the_tools_points_and_preview(ct_chest
     asyncio.run(app.view_input(view_message(app, "axial", drag)))
     polygon = parse_points(state.st_scissors_polygon)
     assert 40 < len(polygon) < len(drag)  # points 0.5 mm apart at least
+    (normal,) = parse_points(state.st_scissors_normal)  # the view's, whichever way the outline went round
+    np.testing.assert_allclose(np.abs(normal), [0, 0, 1], atol=1e-6)
     np.testing.assert_allclose(np.array(polygon)[:, 2], shown_z, atol=0.01)
     assert state.st_preview and not state.st_error, state.st_status
     cut = polygon_mask(ws.volume, polygon, "slice")
     np.testing.assert_array_equal(mask(ws, "right lung", app.previewer.node), mask(ws, "right lung") | cut)
     k = voxel_at(ws.volume, [60, -15, shown_z])[0]
     assert cut.sum() == cut[k].sum() > 40 * 50 / np.prod(Grid.from_node(ws.volume).spacing[:2]) * 0.9
+
+    # A slab from the shown slice along the view's normal: the outline's plane and the slices beyond it
+    state.st_scissors_reach, state.st_scissors_slab_mm, state.st_scissors_slab_side = "slab", "5", "positive"
+    asyncio.run(app.preview())
+    assert state.st_preview and not state.st_error, state.st_status
+    slab = polygon_mask(ws.volume, polygon, "slab", 5.0, normal=normal, slab_side="positive")
+    np.testing.assert_array_equal(mask(ws, "right lung", app.previewer.node), mask(ws, "right lung") | slab)
+    slices = sorted(set(np.nonzero(slab)[0].tolist()))
+    assert k in slices and len(slices) == 1 + int(5.0 // Grid.from_node(ws.volume).spacing[2])
 
     with pytest.raises(SegTruthError, match="too small"):  # the app's action stream says it in the status
         app.view_input(view_message(app, "axial", drag[:2]))

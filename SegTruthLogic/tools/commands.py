@@ -274,6 +274,7 @@ def cmd_scissors(args: argparse.Namespace) -> int:
             args.slab_mm,
             args.normal,
             table=case.table,
+            slab_side=args.slab_side,
         )
         case.save(out)
     return 0
@@ -390,5 +391,11 @@ def add_commands(sub: argparse._SubParsersAction, command: Command) -> None:
     )
     p.add_argument("--reach", choices=["all", "slice", "slab"], default="all")
     p.add_argument("--slab-mm", type=float, help="slab thickness (with --reach slab)")
+    p.add_argument(
+        "--slab-side",
+        choices=["both", "positive", "negative"],
+        default="both",
+        help="the slab around the plane (both), or from it along the normal (positive) or against it",
+    )
     p.add_argument("--normal", type=_point, metavar="X,Y,Z", help="the view's normal (default: the polygon's)")
     add_segmentation_output(p)

@@ -9,7 +9,9 @@ rule; on an edge counts as the side the crossing test gives). Its reach along th
 - ``all``: through the whole volume;
 - ``slice``: the voxel layer the plane cuts: centres with -t/2 <= distance < t/2, t the thickness of one voxel
   layer along the normal (the spacing, for a view along an image axis);
-- ``slab``: centres within ``slab_mm / 2`` of the plane, on both sides.
+- ``slab``: centres within ``slab_mm / 2`` of the plane on both sides (``slab_side="both"``, Slicer's
+  symmetric slice cut), or from the plane to ``slab_mm`` along the normal (``"positive"``) or against it
+  (``"negative"``), the plane's own layer included.
 
 Operations: ``erase_inside`` / ``erase_outside`` remove the chosen voxels from the segment, ``fill_inside`` /
 ``fill_outside`` add them; "outside" is the rest of the reach (on one slice: the rest of that slice).
@@ -36,6 +38,8 @@ Operation = Literal["erase_inside", "erase_outside", "fill_inside", "fill_outsid
 Reach = Literal["all", "slice", "slab"]
 OPERATIONS = ("erase_inside", "erase_outside", "fill_inside", "fill_outside")
 REACHES = ("all", "slice", "slab")
+SlabSide = Literal["both", "positive", "negative"]
+SLAB_SIDES = ("both", "positive", "negative")
 
 
 @numba.njit(cache=True)
@@ -91,6 +95,7 @@ def polygon_mask(
     slab_mm: float | None = None,
     inside: bool = True,
     normal: Point | None = None,
+    slab_side: SlabSide = "both",
 ) -> np.ndarray:
     """(k, j, i) voxels inside (or, ``inside=False``, outside) the RAS polygon within the reach."""
     points = np.asarray(polygon, dtype=float)
@@ -113,7 +118,12 @@ def polygon_mask(
     else:
         if slab_mm is None or not math.isfinite(slab_mm) or slab_mm <= 0:
             raise SegTruthError(f"A scissors slab needs a thickness in mm > 0, not {slab_mm!r}.")
-        lo, hi = -slab_mm / 2, np.nextafter(slab_mm / 2, math.inf)
+        if slab_side not in SLAB_SIDES:
+            raise SegTruthError(f"Unknown scissors slab side {slab_side!r}; use one of {', '.join(SLAB_SIDES)}.")
+        lo, hi = {"both": (-slab_mm / 2, slab_mm / 2), "positive": (0.0, slab_mm), "negative": (-slab_mm, 0.0)}[
+            slab_side
+        ]
+        lo, hi = np.nextafter(lo, -math.inf), np.nextafter(hi, math.inf)  # both ends included
     px, py = (points - origin) @ e1, (points - origin) @ e2
     out = np.zeros(grid.shape_kji, dtype=bool)
     shape = np.array(grid.shape_kji, dtype=np.int64)
@@ -133,12 +143,13 @@ def scissors(
     normal: Point | None = None,
     options: EditOptions = DEFAULT_OPTIONS,
     table: LabelTable | None = None,
+    slab_side: SlabSide = "both",
 ) -> int:
     """Erase or fill ``segment`` (created if absent) inside or outside the polygon; returns the voxels cut."""
     if operation not in OPERATIONS:
         raise SegTruthError(f"Unknown scissors operation {operation!r}; use one of {', '.join(OPERATIONS)}.")
     action, side = operation.split("_")
-    mask = polygon_mask(volume, polygon, reach, slab_mm, side == "inside", normal)
+    mask = polygon_mask(volume, polygon, reach, slab_mm, side == "inside", normal, slab_side)
     segment_id = ensure_segment(segmentation_node, segment, table)
     apply_mask(session, segmentation_node, segment_id, volume, mask, "remove" if action == "erase" else "add", options)
     return int(np.count_nonzero(mask))

@@ -28,7 +28,7 @@ from .actions import Action, ActionQueue
 from .brush import Stroke, paint
 from .cases import WebCase
 from .effects import BY_KEY, EFFECTS, BoundState, Effect, EffectSpec, Previewer
-from .effects.points import traced_points
+from .effects.points import format_points, traced_points
 from .panel import build_panel
 from .testids import testid
 from .view_trace import ViewTrace
@@ -306,6 +306,8 @@ class SegTruthWebApp:
         setting = spec.view_input.setting
         current = self.state[bound.name(setting)]
         bound.set(**{setting: traced_points(spec.view_input, trace, current, add=bool(message.get("add")))})
+        if spec.view_input.normal_setting:
+            bound.set(**{spec.view_input.normal_setting: format_points([trace.normal()], decimals=6)})
         return self.preview()
 
     # -- views -----------------------------------------------------------------------------------------------

@@ -93,6 +93,7 @@ class ViewInput:
     setting: str  # the settings field the points go into
     outline: bool = False  # a drag draws an outline (a polygon); otherwise a click places a point
     adds: bool = False  # Shift+click adds a point to those already there (the setting holds several)
+    normal_setting: str | None = None  # the settings field that takes the view's normal (a polygon's plane)
 
 
 @dataclass(frozen=True)

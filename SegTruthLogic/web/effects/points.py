@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 OUTLINE_STEP_MM = 0.5  # an outline drawn in a view keeps points at least this far apart
 
 
-def format_points(points) -> str:
+def format_points(points, decimals: int = 2) -> str:
     """RAS points as a point field holds them (0.01 mm)."""
-    return "; ".join(", ".join(f"{v:.2f}" for v in point) for point in points)
+    return "; ".join(", ".join(f"{v:.{decimals}f}" for v in point) for point in points)
 
 
 def parse_points(text: str, name: str = "Point") -> list[list[float]]:

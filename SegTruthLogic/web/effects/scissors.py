@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from ...tools.scissors import OPERATIONS, REACHES, scissors
+import numpy as np
+
+from ...tools.scissors import OPERATIONS, REACHES, SLAB_SIDES, scissors
 from ..testids import testid
 from ..workspace import Workspace
 from .base import BoundState, Effect, EffectSpec, ViewInput, number
@@ -15,6 +17,8 @@ from .points import parse_points
 if TYPE_CHECKING:
     from ..app import SegTruthWebApp
 
+PLANE_TOLERANCE_MM = 0.05  # a drawn polygon's points (kept to 0.01 mm) lie this close to the view's plane
+
 
 @dataclass
 class ScissorsState:
@@ -22,6 +26,8 @@ class ScissorsState:
     operation: str = "erase_inside"
     reach: str = "all"
     slab_mm: float | str = 10.0
+    slab_side: str = "both"
+    normal: str = ""  # the view's normal when the polygon was drawn in a view (x, y, z); typed: the polygon's
 
 
 @dataclass
@@ -31,6 +37,8 @@ class ScissorsEffect(Effect):
     operation: str = "erase_inside"
     reach: str = "all"
     slab_mm: float | None = None
+    slab_side: str = "both"
+    normal: tuple[float, float, float] | None = None
     key: ClassVar[str] = "scissors"
     title: ClassVar[str] = "Scissors"
 
@@ -44,7 +52,9 @@ class ScissorsEffect(Effect):
             self.operation,  # type: ignore[arg-type]
             self.reach,  # type: ignore[arg-type]
             self.slab_mm,
+            self.normal,
             options=ws.edit_options(),
+            slab_side=self.slab_side,  # type: ignore[arg-type]
         )
         return [self.segment]
 
@@ -90,12 +100,24 @@ def scissors_ui(bound: BoundState[ScissorsState], app: SegTruthWebApp) -> None:
             hide_details=True,
             raw_attrs=testid("scissors-slab"),
         )
+        v.VSelect(
+            v_if=f"{bound.name('reach')} === 'slab'",
+            v_model=(bound.name("slab_side"),),
+            items=(list(SLAB_SIDES),),
+            label="Side",
+            density="compact",
+            hide_details=True,
+            raw_attrs=testid("scissors-slab-side"),
+        )
 
 
 def _settings(state: ScissorsState, app: SegTruthWebApp) -> tuple:
     slab = number(state.slab_mm, "Slab thickness") if state.reach == "slab" else None
     polygon = tuple(tuple(p) for p in parse_points(state.polygon, "Polygon"))
-    return app.ws.selected_segment(), polygon, state.operation, state.reach, slab
+    normal = tuple(parse_points(state.normal, "View normal")[0]) if str(state.normal).strip() else None
+    if normal is not None and np.ptp(np.asarray(polygon) @ np.asarray(normal)) > PLANE_TOLERANCE_MM:
+        normal = None  # a polygon typed on another plane than the view's it was drawn in: its own normal
+    return app.ws.selected_segment(), polygon, state.operation, state.reach, slab, state.slab_side, normal
 
 
 SPEC = EffectSpec(
@@ -107,5 +129,5 @@ SPEC = EffectSpec(
     ui=scissors_ui,
     settings=_settings,
     make=lambda settings, app: ScissorsEffect(*settings),
-    view_input=ViewInput("polygon", outline=True),
+    view_input=ViewInput("polygon", outline=True, normal_setting="normal"),
 )
