@@ -16,6 +16,7 @@ from SegTruthLogic.core.geometry import Grid
 from SegTruthLogic.inference.catalog import load_model
 from SegTruthLogic.inference.engine import predict
 from SegTruthLogic.training import train
+from SegTruthLogic.training.trainer import TRAINING_RECORD
 
 LABELLED = (10, 18, 26)  # axial slices of the CT's 34 with lungs drawn; lungs appear on slices 6-33
 # A short CPU training (about a minute on 2 cores): 2D, full-slice patches, 8 filters in the first stage.
@@ -24,6 +25,8 @@ LUNGS = {"labels": [{"name": "lungs", "value": 1, "color": "#c9d4e8", "category"
                      "type": "SCT^39607008^Lung"}]}  # fmt: skip
 # Measured 0.721 (Dice of the lungs on the 25 unlabelled lung slices, seed 1); 0.65 leaves a margin for other CPUs.
 LUNG_DICE_MIN = 0.65
+BOOTSTRAP_EPOCHS, BOOTSTRAP_PATCH = 6, 64 * 64 * 8
+BOOTSTRAP_DICE_MIN = 0.0  # set from the measurement
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,17 @@ def sparse_model(chest, tmp_path_factory) -> tuple[Path, object]:
     return folder / "lungs", result
 
 
-def test_sparse_2d_model_segments_unlabelled_slices(chest, sparse_model):
+def unlabelled_lung_dice(chest, model_folder: Path) -> float:
+    """Dice of a model's lungs against the reference on the 25 lung slices that were not labelled."""
     image, lungs = chest
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    predicted = predict(load_model(model_folder), [array], Grid.from_sitk(image), device="cpu").labels
+    unlabelled = [k for k in range(lungs.shape[0]) if k not in LABELLED and lungs[k].any()]
+    assert len(unlabelled) == 25
+    return dice(predicted[unlabelled] > 0, lungs[unlabelled] > 0)
+
+
+def test_sparse_2d_model_segments_unlabelled_slices(chest, sparse_model):
     model_folder, result = sparse_model
     losses = [epoch["loss"] for epoch in result.history]
     assert len(losses) == EPOCHS and losses[-1] < losses[0] * 0.8, losses
@@ -56,12 +68,7 @@ def test_sparse_2d_model_segments_unlabelled_slices(chest, sparse_model):
     assert card["input"]["dimensions"] == 2 and card["preprocessing"]["spacing"][0] == 0
     assert [(label["name"], label["value"], label["color"]) for label in card["labels"]] == [("lungs", 1, "#c9d4e8")]
     assert "39607008" in card["labels"][0]["type"]
-    model = load_model(model_folder)
-    array = sitk.GetArrayFromImage(image).astype(np.float32)
-    predicted = predict(model, [array], Grid.from_sitk(image), device="cpu").labels
-    unlabelled = [k for k in range(lungs.shape[0]) if k not in LABELLED and lungs[k].any()]
-    assert len(unlabelled) == 25
-    score = dice(predicted[unlabelled] > 0, lungs[unlabelled] > 0)
+    score = unlabelled_lung_dice(chest, model_folder)
     print(f"lung Dice on the 25 unlabelled lung slices: {score:.3f}")
     assert score >= LUNG_DICE_MIN, score
 
@@ -107,3 +114,50 @@ def test_trained_model_segments_on_the_exact_grid(chest, sparse_model, tmp_path,
     expected = reference[:, :, ::-1] if kind == "left-handed" else reference
     assert np.array_equal(labels, expected)
     assert set(np.unique(labels)) == {0, 1}
+
+
+def test_fine_tuning_starts_from_the_model_given(chest, sparse_model, tmp_path):
+    """``init``: two small steps from the trained model keep what it learned; the same two steps from scratch
+    learn nothing yet. A model with other labels is refused in one sentence."""
+    from SegTruthLogic import SegTruthError
+
+    model_folder, _ = sparse_model
+    dataset = model_folder.parent / "Dataset001_Lungs"
+    steps = dict(epochs=1, iterations=2, dimensions=2, sparse=True, base_filters=FILTERS, patch_budget=PATCH * PATCH,
+                 seed=2, device="cpu", learning_rate=1e-4)  # fmt: skip
+    train(dataset, tmp_path / "tuned", init=model_folder, **steps)
+    train(dataset, tmp_path / "fresh", **steps)
+    tuned, fresh = unlabelled_lung_dice(chest, tmp_path / "tuned"), unlabelled_lung_dice(chest, tmp_path / "fresh")
+    print(f"after two steps: from the model {tuned:.3f}, from scratch {fresh:.3f}")
+    assert tuned >= LUNG_DICE_MIN and fresh < 0.5, (tuned, fresh)
+    other = tmp_path / "other"  # the same model, said to be trained on another label
+    other.mkdir()
+    for item in model_folder.iterdir():
+        if item.is_file():
+            (other / item.name).write_bytes(item.read_bytes())
+    record = json.loads((other / TRAINING_RECORD).read_text(encoding="utf-8"))
+    record["labels"][0]["name"] = "liver"
+    (other / TRAINING_RECORD).write_text(json.dumps(record), encoding="utf-8")
+    with pytest.raises(SegTruthError, match="the same labels"):
+        train(dataset, tmp_path / "refused", init=other, **steps)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_bootstrap_from_slices_gives_a_3d_model_that_segments_the_unlabelled_slices(chest, sparse_model, tmp_path):
+    """Seed 003's loop in one call: a 2D model from the labelled slices pre-segments the volume, and a 3D model
+    trained on its predictions (the labelled slices kept as drawn) segments the slices nobody labelled."""
+    from SegTruthLogic.training.bootstrapping import bootstrap
+
+    model_folder, _ = sparse_model
+    dataset = model_folder.parent / "Dataset001_Lungs"
+    first, second = bootstrap(
+        dataset, tmp_path / "lungs3d", epochs=BOOTSTRAP_EPOCHS, iterations=ITERATIONS, base_filters=FILTERS,
+        patch_budget=BOOTSTRAP_PATCH, seed=1, device="cpu",
+    )  # fmt: skip
+    assert len(first.history) == len(second.history) == BOOTSTRAP_EPOCHS
+    two_d = json.loads((tmp_path / "lungs3d-2d" / "model.card.json").read_text(encoding="utf-8"))
+    three_d = json.loads((tmp_path / "lungs3d" / "model.card.json").read_text(encoding="utf-8"))
+    assert two_d["input"]["dimensions"] == 2 and three_d["input"]["dimensions"] == 3
+    score = unlabelled_lung_dice(chest, tmp_path / "lungs3d")
+    print(f"3D model bootstrapped from 3 labelled slices: lung Dice {score:.3f} on the 25 unlabelled lung slices")
+    assert score >= BOOTSTRAP_DICE_MIN, score
