@@ -26,7 +26,9 @@ LUNGS = {"labels": [{"name": "lungs", "value": 1, "color": "#c9d4e8", "category"
 # Measured 0.721 (Dice of the lungs on the 25 unlabelled lung slices, seed 1); 0.65 leaves a margin for other CPUs.
 LUNG_DICE_MIN = 0.65
 BOOTSTRAP_EPOCHS, BOOTSTRAP_PATCH = 6, 64 * 64 * 8
-BOOTSTRAP_DICE_MIN = 0.0  # set from the measurement
+# Measured 0.352 (the 3D model after 6 short epochs on the 2D model's predictions; from scratch such a model scores
+# about 0.02, see the fine-tuning test); 0.25 leaves a margin for other CPUs.
+BOOTSTRAP_DICE_MIN = 0.25
 
 
 @pytest.fixture(scope="module")
