@@ -31,7 +31,7 @@ BrushShape = Literal["2d", "sphere"]
 class Stroke(ViewTrace):
     """One brush stroke as the browser sends it: its path in the view, and the brush."""
 
-    diameter_mm: float = 5.0
+    diameter_mm: float
     shape: BrushShape = "2d"
 
     @classmethod

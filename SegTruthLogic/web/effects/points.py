@@ -22,7 +22,7 @@ OUTLINE_STEP_MM = 0.5  # an outline drawn in a view keeps points at least this f
 
 
 def format_points(points, decimals: int = 2) -> str:
-    """RAS points as a point field holds them (0.01 mm)."""
+    """RAS points as a point field holds them (to 0.01 mm unless told)."""
     return "; ".join(", ".join(f"{v:.{decimals}f}" for v in point) for point in points)
 
 
@@ -45,7 +45,7 @@ def volume_centre(ws: Workspace) -> str:
     """The RAS centre of the case's volume, as a point field holds it."""
     grid = Grid.from_node(ws.volume)
     centre = grid.ijk_to_ras @ np.append((np.array(grid.size) - 1) / 2.0, 1.0)
-    return ", ".join(f"{v:.1f}" for v in centre[:3])
+    return format_points([centre[:3]], decimals=1)
 
 
 def slice_point(app: SegTruthWebApp) -> str:
@@ -57,7 +57,7 @@ def slice_point(app: SegTruthWebApp) -> str:
         z = views["axial"].get_slice_value()
     except (KeyError, AttributeError):
         raise SegTruthError("The slice views are not shown yet.") from None
-    return f"{x:.1f}, {y:.1f}, {z:.1f}"
+    return format_points([(x, y, z)], decimals=1)
 
 
 def point_field(bound: BoundState, app: SegTruthWebApp, field_name: str, label: str, test_name: str) -> None:

@@ -74,41 +74,32 @@ def scissors_ui(bound: BoundState[ScissorsState], app: SegTruthWebApp) -> None:
         hide_details=True,
         raw_attrs=testid("scissors-polygon"),
     )
+    slab_only = {"v_if": f"{bound.name('reach')} === 'slab'"}
+
+    def choice(field_name: str, items, label: str, name: str, **shown) -> None:
+        v.VSelect(
+            v_model=(bound.name(field_name),),
+            items=(list(items),),
+            label=label,
+            density="compact",
+            hide_details=True,
+            raw_attrs=testid(name),
+            **shown,
+        )
+
     with html.Div(classes="d-flex mt-2", style="gap: 6px;"):
-        v.VSelect(
-            v_model=(bound.name("operation"),),
-            items=(list(OPERATIONS),),
-            label="Operation",
-            density="compact",
-            hide_details=True,
-            raw_attrs=testid("scissors-operation"),
-        )
-        v.VSelect(
-            v_model=(bound.name("reach"),),
-            items=(list(REACHES),),
-            label="Reach",
-            density="compact",
-            hide_details=True,
-            raw_attrs=testid("scissors-reach"),
-        )
+        choice("operation", OPERATIONS, "Operation", "scissors-operation")
+        choice("reach", REACHES, "Reach", "scissors-reach")
         v.VTextField(
-            v_if=f"{bound.name('reach')} === 'slab'",
             v_model=(bound.name("slab_mm"),),
             label="Slab (mm)",
             type="number",
             density="compact",
             hide_details=True,
             raw_attrs=testid("scissors-slab"),
+            **slab_only,
         )
-        v.VSelect(
-            v_if=f"{bound.name('reach')} === 'slab'",
-            v_model=(bound.name("slab_side"),),
-            items=(list(SLAB_SIDES),),
-            label="Side",
-            density="compact",
-            hide_details=True,
-            raw_attrs=testid("scissors-slab-side"),
-        )
+        choice("slab_side", SLAB_SIDES, "Side", "scissors-slab-side", **slab_only)
 
 
 def _settings(state: ScissorsState, app: SegTruthWebApp) -> tuple:

@@ -295,27 +295,41 @@
     }
   }
 
+  // What the server reads a stroke, a click or an outline from (web/view_trace.py): the points as fractions of
+  // the view and the view geometry they were drawn on.
+  function traceMessage(view, g, points) {
+    return { view, points, xy_to_ras: g.xy_to_ras, width: g.width, height: g.height };
+  }
+
+  // A drag starts: drawn on the overlay at once, sent when the button is let go (endStroke).
+  function beginDrawing(hit, event, g, look) {
+    st.drawing = {
+      seq: 0,
+      view: hit.name,
+      geometry: g,
+      points: [[hit.x / hit.rect.width, hit.y / hit.rect.height]],
+      rect: hit.rect,
+      erase: false,
+      ...look,
+    };
+    redraw(hit.canvas);
+    markVisible(event);
+    return true;
+  }
+
   function startStroke(hit, event) {
     const g = strokeGeometry(hit.name);
     const segment = get("st_selected");
     if (!g || !segment) return false;
     const diameter = Number(get("st_brush_mm")) || 5;
-    st.drawing = {
-      seq: 0,
-      view: hit.name,
-      geometry: g,
+    return beginDrawing(hit, event, g, {
       segment,
       diameter,
       shape: get("st_brush_sphere") ? "sphere" : "2d",
       erase: brushTool() === "erase",
-      points: [[hit.x / hit.rect.width, hit.y / hit.rect.height]],
       color: segmentColor(segment),
       widthPx: diameter / mmPerCssPixel(hit.name, hit.rect),
-      rect: hit.rect,
-    };
-    redraw(hit.canvas);
-    markVisible(event);
-    return true;
+    });
   }
 
   // A click for a tool that takes points: sent at once with the view's geometry; a dot marks it until applied.
@@ -323,14 +337,7 @@
     const g = strokeGeometry(hit.name);
     if (!g) return false;
     const points = [[hit.x / hit.rect.width, hit.y / hit.rect.height]];
-    const seq = st.send("view_input", {
-      view: hit.name,
-      points,
-      xy_to_ras: g.xy_to_ras,
-      width: g.width,
-      height: g.height,
-      add: event.shiftKey,
-    });
+    const seq = st.send("view_input", { ...traceMessage(hit.name, g, points), add: event.shiftKey });
     st.strokes.push({ seq, view: hit.name, points, color: "#ffff00", widthPx: 8, erase: false });
     redraw(hit.canvas);
     markVisible(event);
@@ -341,20 +348,7 @@
   function startOutline(hit, event) {
     const g = strokeGeometry(hit.name);
     if (!g) return false;
-    st.drawing = {
-      seq: 0,
-      view: hit.name,
-      geometry: g,
-      outline: true,
-      erase: false,
-      points: [[hit.x / hit.rect.width, hit.y / hit.rect.height]],
-      color: "#ffff00",
-      widthPx: 2,
-      rect: hit.rect,
-    };
-    redraw(hit.canvas);
-    markVisible(event);
-    return true;
+    return beginDrawing(hit, event, g, { outline: true, color: "#ffff00", widthPx: 2 });
   }
 
   function moveStroke(event) {
@@ -370,8 +364,7 @@
   function endStroke() {
     const d = st.drawing;
     st.drawing = null;
-    const g = d.geometry;
-    const trace = { view: d.view, points: d.points, xy_to_ras: g.xy_to_ras, width: g.width, height: g.height };
+    const trace = traceMessage(d.view, d.geometry, d.points);
     if (d.outline) d.seq = st.send("view_input", trace);
     else d.seq = st.send(d.erase ? "erase" : "paint", { ...trace, diameter: d.diameter, shape: d.shape });
     st.strokes.push(d);
