@@ -15,10 +15,11 @@ import SimpleITK as sitk
 from test_batch_support import expected_labels, labels_of, make_batch, run_batch_cli, write_case
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.batch import batch_cases, run_batch
+from SegTruthLogic.batch import run_batch
 from SegTruthLogic.batch.local import gpu_plan, run_local
 from SegTruthLogic.batch.state import batch_lock, fingerprint, read_state
 from SegTruthLogic.batch.work import BatchJob, Worker
+from SegTruthLogic.dataset.case_sources import find_cases
 from SegTruthLogic.workflow.recipe import Recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def test_in_process_with_and_without_prefetch_write_the_same_labelmaps(tmp_path)
     recipe_path, manifest = make_batch(tmp_path / "data", good=3, bad=False)
     recipe = Recipe.read(recipe_path)
     job = BatchJob(recipe, tuple(recipe.outputs), fingerprint(recipe, recipe.outputs))
-    cases = batch_cases(manifest)
+    cases = find_cases(manifest)
     outputs = {}
     for prefetch in (True, False):
         worker = Worker(job, prefetch=prefetch)
@@ -128,22 +129,22 @@ def test_cases_from_a_folder_a_glob_and_manifest_errors(tmp_path):
         write_case(data, f"s{index}", index)
     (data / "s1.seg.nrrd").write_bytes(b"x")
     (data / "notes.txt").write_text("not an image")
-    folder = batch_cases(data)
+    folder = find_cases(data)
     assert [c.case for c in folder] == ["s0", "s1", "s2"]
     assert folder[1].segmentation == (data / "s1.seg.nrrd").absolute() and folder[0].segmentation is None
     assert all(c.images[0].is_absolute() for c in folder)
-    assert [c.case for c in batch_cases(str(data / "s[01].nii.gz"))] == ["s0", "s1"]
-    assert batch_cases(str(data / "s1.*"))[0].segmentation is None  # a glob names images only
+    assert [c.case for c in find_cases(str(data / "s[01].nii.gz"))] == ["s0", "s1"]
+    assert find_cases(str(data / "s1.*"))[0].segmentation is None  # a glob names images only
     with pytest.raises(SegTruthError, match="matches no image files"):
-        batch_cases(str(data / "*.mha"))
+        find_cases(str(data / "*.mha"))
     duplicate = data / "dup.csv"
     duplicate.write_text("case,image,segmentation\na,s0.nii.gz,\na,gone.nii.gz,\n")
     with pytest.raises(SegTruthError, match="case id 'a' is used twice"):
-        batch_cases(duplicate)
+        find_cases(duplicate)
     bad_id = data / "bad.csv"
     bad_id.write_text("case,image,segmentation\na b,gone.nii.gz,\n")
     with pytest.raises(SegTruthError, match="may only hold letters"):
-        batch_cases(bad_id)
+        find_cases(bad_id)
 
 
 def test_gpu_plan_spreads_workers_and_shares_memory():
@@ -166,7 +167,7 @@ def test_a_worker_that_dies_fails_only_the_case_it_was_running(tmp_path):
             os.kill(int(state.worker.rsplit(":", 1)[1]), signal.SIGKILL)
         states.append(state)
 
-    run_local(job, out, batch_cases(manifest), on_state, workers=2, threads=1)
+    run_local(job, out, find_cases(manifest), on_state, workers=2, threads=1)
     assert sorted(s.case for s in states) == [f"c{i:02d}" for i in range(8)]  # every case has exactly one record
     crashed = [s for s in states if s.status == "failed"]
     assert len(crashed) <= 1

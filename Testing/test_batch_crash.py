@@ -22,10 +22,11 @@ from slicer_reader_steps import STEP, TARGET, load_straight, truncated_seg_nrrd
 from test_batch_support import RECIPE, expected_labels, labels_of, make_batch, run_batch_cli, write_case
 
 from SegTruthLogic import SegTruthError
-from SegTruthLogic.batch import batch_cases, run_batch
+from SegTruthLogic.batch import run_batch
 from SegTruthLogic.batch.local import run_local
 from SegTruthLogic.batch.state import fingerprint, read_state
 from SegTruthLogic.batch.work import BatchJob
+from SegTruthLogic.dataset.case_sources import find_cases
 from SegTruthLogic.workflow.recipe import TOOLS, Recipe
 
 CASES = 5
@@ -92,7 +93,7 @@ def test_a_death_while_reading_the_next_case_is_settled_by_running_each_alone(tm
     out = tmp_path / "out"
     out.mkdir()
     states = []
-    run_local(job, out, batch_cases(manifest), states.append, workers=1, threads=1)
+    run_local(job, out, find_cases(manifest), states.append, workers=1, threads=1)
     assert sorted((s.case, s.status) for s in states) == [("c00", "failed"), ("c01", "done")]  # one record each
     assert read_state(out, "c00").error == (
         "Case 'c00' (manifest.csv line 2): the worker process was killed by signal 6 (SIGABRT) while running "
@@ -121,7 +122,7 @@ def test_a_worker_that_dies_while_starting_stops_the_batch(tmp_path):
     killer = threading.Thread(target=kill_the_first_worker)
     killer.start()
     with pytest.raises(SegTruthError) as raised:
-        run_local(job, tmp_path / "out", batch_cases(manifest), lambda state: None, workers=1, threads=1)
+        run_local(job, tmp_path / "out", find_cases(manifest), lambda state: None, workers=1, threads=1)
     killer.join()
     assert str(raised.value) == (
         "A batch worker process was killed by signal 9 (SIGKILL) while starting, before it could run any case."

@@ -3,6 +3,8 @@ resumes to the very same weights, cancels without leaving a model, and refuses b
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -163,3 +165,85 @@ def test_bootstrap_from_slices_gives_a_3d_model_that_segments_the_unlabelled_sli
     score = unlabelled_lung_dice(chest, tmp_path / "lungs3d")
     print(f"3D model bootstrapped from 3 labelled slices: lung Dice {score:.3f} on the 25 unlabelled lung slices")
     assert score >= BOOTSTRAP_DICE_MIN, score
+
+
+def _write(array: np.ndarray, like: sitk.Image, path: Path) -> Path:
+    out = sitk.GetImageFromArray(array)
+    out.CopyInformation(like)
+    sitk.WriteImage(out, str(path))
+    return path
+
+
+def test_rank_puts_the_uncertain_case_and_the_wrong_labels_first(chest, sparse_model, tmp_path, capsys):
+    """``segtruth rank``: a noisy scan comes before the clean one; labels missing a lung come before good labels;
+    with ``sparse`` only the annotated slices are compared; a case the model cannot read is listed with its error
+    and the command exits 1."""
+    from SegTruthLogic.inference.engine import blend
+    from SegTruthLogic.training.ranking import score_case
+
+    image, lungs = chest
+    model_folder, _ = sparse_model
+    array = sitk.GetArrayFromImage(image).astype(np.float32)
+    noisy = array + np.random.default_rng(0).normal(0, 400, array.shape)
+    good = (lungs > 0).astype(np.uint8)
+    missing = good.copy()
+    missing[:, :, : good.shape[2] // 2] = 0  # one lung not drawn
+    _write(array.astype(np.int16), image, tmp_path / "clean.nii.gz")
+    _write(noisy.astype(np.int16), image, tmp_path / "noisy.nii.gz")
+    _write(good, image, tmp_path / "good.nii.gz")
+    _write(missing, image, tmp_path / "missing.nii.gz")
+    two = sitk.Compose([image, image])  # two channels for a one-channel model
+    sitk.WriteImage(two, str(tmp_path / "two.nii.gz"))
+    rows = ["case,image,segmentation", "clean,clean.nii.gz,", "noisy,noisy.nii.gz,", "good,clean.nii.gz,good.nii.gz",
+            "missing,clean.nii.gz,missing.nii.gz"]  # fmt: skip
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    (tmp_path / "manifest.csv").write_text("\n".join([*rows, "two,two.nii.gz,"]) + "\n", encoding="utf-8")
+    out = tmp_path / "rank.csv"
+    capsys.readouterr()
+    code = main(["rank", str(tmp_path / "manifest.csv"), "--model", str(model_folder), "-o", str(out), "-q",
+                 "--device", "cpu"])  # fmt: skip
+    captured = capsys.readouterr()
+    print(captured.out)
+    assert code == 1  # one case could not be scored: said, and listed last
+    assert captured.err.strip().endswith("two.nii.gz: has 2 components per voxel; SegTruth needs a scalar volume.")
+    table = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [(row["case"], row["kind"]) for row in table] == [
+        ("noisy", "unlabelled"), ("clean", "unlabelled"), ("missing", "labelled"), ("good", "labelled"),
+        ("two", "failed"),
+    ]  # fmt: skip
+    by_case = {row["case"]: row for row in table}
+    for row in table[:4]:
+        assert 0 <= float(row["entropy"]) <= 1 and 0 <= float(row["disagreement"]) <= 1
+    # the same image labelled or not gets the same doubt: only the labels' agreement tells them apart
+    assert by_case["good"]["entropy"] == by_case["clean"]["entropy"] and by_case["clean"]["dice lungs"] == ""
+    assert float(by_case["missing"]["dice lungs"]) < float(by_case["good"]["dice lungs"]) - 0.1
+
+    # the model's first output channels are the plain blended output, the others the mirrored one
+    model = load_model(model_folder)
+    grid = Grid.from_sitk(image)
+    plain = blend(model, [array], grid, "cpu").output
+    paired = blend(model, [array], grid, "cpu", mirror_pair=True).output
+    assert paired.shape[0] == 2 * plain.shape[0]
+    assert torch_close(paired[: plain.shape[0]], plain)
+
+    # sparse: labels drawn on the three training slices are compared on those slices only
+    drawn = keep_slices(good, LABELLED)
+    sparse = score_case(model, [array], grid, drawn.astype(np.int32), sparse=True, device="cpu")
+    dense = score_case(model, [array], grid, drawn.astype(np.int32), sparse=False, device="cpu")
+    print(f"Dice on the drawn slices {sparse.label_dice['lungs']:.3f}, on all slices {dense.label_dice['lungs']:.3f}")
+    assert sparse.label_dice["lungs"] > dense.label_dice["lungs"] + 0.2
+
+    # a model that does not fit any case: one sentence, exit 1, no ranking written
+    two_channels = tmp_path / "two-channels.csv"
+    two_channels.write_text("case,image_0000,image_0001,segmentation\nc,clean.nii.gz,noisy.nii.gz,\n", encoding="utf-8")
+    refused = tmp_path / "refused.csv"
+    assert main(["rank", str(two_channels), "--model", str(model_folder), "-o", str(refused), "-q"]) == 1
+    assert "expects 1 input channel (CT); got 2 images" in capsys.readouterr().err
+    assert not refused.exists()
+
+
+def torch_close(a, b) -> bool:
+    import torch
+
+    return bool(torch.allclose(a, b, atol=1e-5))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["BatchReport", "batch_cases", "run_batch"]
+__all__ = ["BatchReport", "run_batch"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,8 +18,4 @@ def __getattr__(name: str) -> Any:
         from . import run
 
         return getattr(run, name)
-    if name == "batch_cases":
-        from . import cases
-
-        return getattr(cases, name)
     raise AttributeError(name)

@@ -20,8 +20,8 @@ from typing import Any
 from ..core.errors import SegTruthError
 from ..core.formats import check_output_path
 from ..core.progress import CancelToken, ProgressCallback, report
+from ..dataset.case_sources import find_cases
 from ..dataset.manifest import CaseEntry
-from .cases import batch_cases
 from .state import (
     DONE,
     FAILED,
@@ -106,7 +106,7 @@ def run_batch(
         check_output_path(name)
         if Path(name).name != name or name.startswith("."):
             raise SegTruthError(f"{name}: an output is a plain file name, written into each case's folder.")
-    entries = cases if isinstance(cases, list) else batch_cases(cases)
+    entries = cases if isinstance(cases, list) else find_cases(cases)
     if not entries:
         raise SegTruthError(f"{cases}: holds no cases.")
     outdir = Path(outdir)

@@ -93,7 +93,9 @@ def add_segment_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="OUT: .nii.gz, .nii, .nrrd (labelmap) or .seg.nrrd")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
     p.add_argument("--tta", action="store_true", help="average over mirrored inputs (slower, off by default)")
-    p.add_argument("--batch-size", type=int, default=1, help="tiles per network call (default 1)")
+    p.add_argument(
+        "--batch-size", type=int, help="tiles per network call (default: 1 for 3D models, a stack of tiles for 2D)"
+    )
     add_precision_argument(p)
     p.add_argument("--no-overwrite", dest="overwrite", action="store_false", help="refuse to replace OUT")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")

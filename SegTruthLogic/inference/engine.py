@@ -27,7 +27,7 @@ from ..core.sources import source_grid
 from ..scene.segments import ensure_segment, import_labelmap, new_segmentation
 from .model import LoadedModel
 from .precision import choose_precision
-from .preprocessing import postprocess
+from .preprocessing import Prepared, postprocess
 from .sliding_window import SlidingWindow
 
 MODEL_ATTRIBUTE = "SegTruth.Model"
@@ -99,24 +99,70 @@ def check_input(model: LoadedModel, grids: Sequence[Grid], names: Sequence[str])
         )
 
 
-def predict(
+TILE_BATCH_VOXELS_2D = 1 << 17  # 2D tiles per network call: as many as hold about this many voxels (up to 32)
+
+
+def tile_batch(card) -> int:
+    """Tiles per network call by default: one 3D tile (as nnU-Net), or a stack of small 2D tiles.
+
+    A 2D network on a few thousand pixels spends most of a call in per-layer overhead: 25 tiles of 64x80 a call
+    ran 2.7x faster than one at a time on a 2-core CPU, with the same labels. The memory fallback halves it.
+    """
+    patch = card.inference.patch_size
+    if patch is None or len(patch) != 2:
+        return 1
+    return int(max(1, min(32, TILE_BATCH_VOXELS_2D // int(np.prod(patch)))))
+
+
+@dataclass
+class Blended:
+    """The network's blended output (channels, *spatial) on its own grid, and how to take it back to the image."""
+
+    output: torch.Tensor
+    prepared: Prepared
+    device: torch.device
+    notices: list[str]
+    precision: str
+
+
+class MirrorPair(torch.nn.Module):
+    """A network's output beside its output on the input mirrored along ``axes`` (mirrored back), on the channel
+    axis: one pass over the tiles gives both, for measuring how much the model's answer depends on the mirroring."""
+
+    def __init__(self, network: torch.nn.Module, axes: Sequence[int]) -> None:
+        super().__init__()
+        self.network = network
+        self.axes = tuple(axes)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        dims = [axis + 2 for axis in self.axes if axis + 2 < batch.ndim]
+        plain = _first(self.network(batch))
+        mirrored = _first(self.network(torch.flip(batch, dims)))
+        return torch.cat([plain, torch.flip(mirrored, dims)], dim=1)
+
+
+def _first(output):
+    return output[0] if isinstance(output, (list, tuple)) else output
+
+
+def blend(
     model: LoadedModel,
     channels: Sequence[np.ndarray],
     grid: Grid,
     device: str | torch.device = "auto",
     tta: bool = False,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     names: Sequence[str] | None = None,
     precision: str | None = None,
-) -> Result:
-    """Run the model on (k, j, i) arrays on ``grid`` (the image file's grid); label values on the same grid.
+    mirror_pair: bool = False,
+) -> Blended:
+    """Check and preprocess (k, j, i) arrays on ``grid`` and run the sliding window: the blended output.
 
-    ``precision``: the network's arithmetic, ``auto`` (bfloat16 on CPUs that compute it natively, float16 on
-    CUDA, else float32), ``float32``, ``bfloat16`` or ``float16``; None reads ``SEGTRUTH_PRECISION``.
+    ``batch_size``: tiles per network call; None: ``tile_batch``. ``mirror_pair``: each member runs as a
+    ``MirrorPair`` on the card's mirror axes (twice the channels). Progress runs from 0 to 0.9.
     """
-    start = time.perf_counter()
     names = list(names or [f"image {n + 1}" for n in range(len(channels))])
     check_input(model, [grid] * len(channels), names)
     for array, name in zip(channels, names):
@@ -132,11 +178,11 @@ def predict(
     notices: list[str] = []
     window = SlidingWindow(
         patch_size=card.inference.patch_size,
-        out_channels=card.out_channels,
+        out_channels=card.out_channels * (2 if mirror_pair else 1),
         overlap=card.inference.overlap,
         gaussian=card.inference.gaussian,
         mirror_axes=card.inference.mirror_axes if tta else (),
-        batch_size=batch_size,
+        batch_size=batch_size or tile_batch(card),
         divisible_by=card.inference.divisible_by,
         progress=_scaled(progress, 0.1, 0.9),
         cancel=cancel,
@@ -144,11 +190,21 @@ def predict(
         precision=precision,
         keep_on_device=True,  # resampling back and argmax run where the output is (a GPU, when it fits there)
     )
+    members = model.members
+    if mirror_pair:
+        members = lambda: (MirrorPair(network, card.inference.mirror_axes) for network in model.members())  # noqa: E731
+
     with _deterministic(target):
-        output = window.run(prepared.image, model.members, model.ensemble_size, target)
+        output = window.run(prepared.image, members, model.ensemble_size, target)
     if cancel is not None:
         cancel.raise_if_cancelled("inference")
-    report(progress, 0.9, f"{card.name}: resampling to the image grid")
+    used = window.used_precision.name if window.used_precision is not None else "float32"
+    return Blended(output, prepared, target, notices, used)
+
+
+def output_labels(model: LoadedModel, output: torch.Tensor, prepared: Prepared) -> np.ndarray:
+    """Label values on the image file's grid from a blended output: the card's values, then its postprocessing."""
+    card = model.card
     index = model.restore(output, prepared)
     offset = 1 if card.inference.output == "sigmoid" or output.shape[0] == 1 else 0
     lookup = np.zeros(
@@ -157,10 +213,35 @@ def predict(
     for value, channel in card.channel_of_label.items():
         lookup[channel + offset] = value
     labels = postprocess(lookup[index], card.postprocessing)
-    labels = labels.astype(np.uint8 if card.labels.max_value <= 255 else np.uint16)
-    report(progress, 1.0, f"{card.name}: done")
-    used = window.used_precision.name if window.used_precision is not None else "float32"
-    return Result(labels, grid, card.labels, target.type, time.perf_counter() - start, notices, used)
+    return labels.astype(np.uint8 if card.labels.max_value <= 255 else np.uint16)
+
+
+def predict(
+    model: LoadedModel,
+    channels: Sequence[np.ndarray],
+    grid: Grid,
+    device: str | torch.device = "auto",
+    tta: bool = False,
+    batch_size: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+    names: Sequence[str] | None = None,
+    precision: str | None = None,
+) -> Result:
+    """Run the model on (k, j, i) arrays on ``grid`` (the image file's grid); label values on the same grid.
+
+    ``precision``: the network's arithmetic, ``auto`` (bfloat16 on CPUs that compute it natively, float16 on
+    CUDA, else float32), ``float32``, ``bfloat16`` or ``float16``; None reads ``SEGTRUTH_PRECISION``.
+    """
+    start = time.perf_counter()
+    blended = blend(model, channels, grid, device, tta, batch_size, progress, cancel, names, precision)
+    report(progress, 0.9, f"{model.card.name}: resampling to the image grid")
+    labels = output_labels(model, blended.output, blended.prepared)
+    report(progress, 1.0, f"{model.card.name}: done")
+    return Result(
+        labels, grid, model.card.labels, blended.device.type, time.perf_counter() - start, blended.notices,
+        blended.precision,
+    )  # fmt: skip
 
 
 def _scaled(progress: ProgressCallback | None, low: float, high: float) -> ProgressCallback | None:
@@ -176,7 +257,7 @@ def segment(
     model,
     device: str = "auto",
     tta: bool = False,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     precision: str | None = None,

@@ -62,7 +62,7 @@ def segment(
     model: str | None = None,
     device: str = "auto",
     tta: bool = False,
-    batch_size: int = 1,
+    batch_size: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
     precision: str | None = None,

@@ -72,7 +72,9 @@ class InferenceJob:
         return node
 
 
-def run_in_thread(volume_node, model, device: str = "auto", tta: bool = False, batch_size: int = 1) -> InferenceJob:
+def run_in_thread(
+    volume_node, model, device: str = "auto", tta: bool = False, batch_size: int | None = None
+) -> InferenceJob:
     """Start inference on a volume node in a worker thread; call ``job.apply()`` on the main thread when done."""
     from slicer.util import arrayFromVolume
 

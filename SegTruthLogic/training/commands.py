@@ -7,6 +7,7 @@ runs. A second run of the same command after an interruption resumes from the ch
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..core.commands import Command
 from ..core.errors import SegTruthError
@@ -72,6 +73,24 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rank(args: argparse.Namespace) -> int:
+    from ..core.atomic import Outputs, atomic_write_text
+    from .ranking import rank_cases
+
+    with Outputs(inputs=[args.cases, args.model]) as outputs:
+        csv = outputs.file(args.output) if args.output else None  # checked before any case is scored
+        ranking = rank_cases(args.cases, args.model, device=args.device, sparse=args.sparse,
+                             progress=progress_bar(args.quiet))  # fmt: skip
+        print(ranking.format())
+        if csv is not None:
+            atomic_write_text(csv, ranking.to_csv())
+    if args.output:
+        print(f"wrote {args.output}")
+    for case in ranking.failed:
+        print(f"segtruth: error: {case.error}", file=sys.stderr)
+    return 1 if ranking.failed else 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, help="time budget (default 10 when --epochs is not given)")
     p.add_argument("--epochs", type=int, help="number of epochs (whichever of --epochs and --minutes ends first)")
@@ -84,7 +103,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub, command: Command) -> None:
-    """Add ``train`` and ``bootstrap`` to the segtruth command."""
+    """Add ``train``, ``bootstrap`` and ``rank`` to the segtruth command."""
     p = command(
         "train",
         "Train a segmentation model on labelled cases (nnU-Net raw folder, cases folder or manifest); OUTPUT is a "
@@ -115,3 +134,20 @@ def add_commands(sub, command: Command) -> None:
     p.add_argument("dataset", metavar="DATASET", help="cases labelled on some axial slices (folder or manifest)")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="the 3D model folder to write")
     _common(p)
+
+    p = command(
+        "rank",
+        "Order unlabelled cases by the model's uncertainty (what to label next) and labelled ones by how much "
+        "their labels disagree with it (what to review).",
+        cmd_rank,
+    )
+    p.add_argument(
+        "cases", metavar="CASES", help="folder (images, CASE.seg.nrrd beside the labelled), manifest or glob"
+    )
+    p.add_argument("--model", required=True, help="model folder or catalog name (e.g. what segtruth train wrote)")
+    p.add_argument("-o", "--output", metavar="CSV", help="also write the ranking as CSV")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument(
+        "--sparse", action="store_true", help="labelled cases are annotated on some axial slices: compare those only"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")

@@ -1,8 +1,9 @@
-"""Which cases a batch runs: a manifest (``segtruth dataset``'s format), a folder, or a glob of images.
+"""Cases to run on, labelled or not: a manifest (``segtruth dataset``'s format), a folder, or a glob of images.
 
-Unlike a dataset export, a batch does not refuse the whole manifest for one missing file: that case is recorded
-as failed with the reason and every other case still runs. Everything else (duplicate or unusable case ids, a
-malformed manifest) is still an error before anything runs, because it would make the output folder ambiguous.
+Batches and ranking read them. Unlike a dataset export, a listing does not refuse the whole manifest for one
+missing file: that case carries the reason (``CaseEntry.problem``) and every other case still runs. Everything
+else (duplicate or unusable case ids, a malformed manifest) is an error at once, because it would make the
+output ambiguous.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from pathlib import Path
 from ..core.atomic import full_suffix
 from ..core.errors import SegTruthError
 from ..core.formats import IMAGE_SUFFIXES
-from ..dataset.manifest import CaseEntry, check_case_id, list_manifest
+from .manifest import MANIFEST_NAMES, CaseEntry, check_case_id, list_manifest
 
 
-def batch_cases(source: str | Path) -> list[CaseEntry]:
+def find_cases(source: str | Path) -> list[CaseEntry]:
     """Cases from a ``.csv``/``.json`` manifest, a folder (its manifest, else its images), or a glob of images.
 
     Paths come back absolute: workers started elsewhere (another folder, a Ray node) read the same files.
@@ -36,8 +37,6 @@ def _cases(source: str | Path) -> list[CaseEntry]:
     text = str(source)
     path = Path(text).expanduser()
     if path.is_dir():
-        from ..dataset.manifest import MANIFEST_NAMES
-
         for name in MANIFEST_NAMES:
             if (path / name).is_file():
                 return list_manifest(path / name)
@@ -56,7 +55,8 @@ def _cases(source: str | Path) -> list[CaseEntry]:
 def image_cases(files: list[Path], where: str, pair: bool = False) -> list[CaseEntry]:
     """One case per image file, named after the file; with ``pair``, ``CASE.seg.nrrd`` beside it starts its segmentation.
 
-    A folder pairs (``segtruth dataset``'s folder layout); a glob names exactly the images it wants.
+    A folder pairs (``segtruth dataset``'s folder layout): its images without one are unlabelled cases. A glob
+    names exactly the images it wants.
     """
     images = [p for p in files if full_suffix(p) in IMAGE_SUFFIXES and not p.name.startswith(".")]
     if not images:
