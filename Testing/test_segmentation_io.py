@@ -16,6 +16,7 @@ from SegTruthLogic.core.sources import source_grid
 from SegTruthLogic.scene.export import export
 from SegTruthLogic.scene.segmentation_io import load_segmentation
 from SegTruthLogic.scene.segments import find_segment, segment_ids, segment_info, segment_mask
+from SegTruthLogic.scene.session import Session
 from SegTruthLogic.scene.volumes import load_volume
 
 TABLE = LabelTable.from_csv("name,value,color\nliver,3,#aa0000\nspleen,7,#00aa00\nkidney,9,#0000aa\n", "organs.csv")
@@ -175,3 +176,21 @@ def test_seg_nrrd_outside_the_volume_is_refused(session, ct_chest, tmp_path):
     keep = tmp_path / "keep.nrrd"
     sitk.WriteImage(ct[:125, :, :], str(keep))
     assert len(segment_ids(load_segmentation(session, reference, load_volume(session, keep)))) == 7
+
+
+def test_sessions_and_web_workspaces_leave_one_of_each_converter_in_the_process():
+    """Slicer's converter factory is process-wide: every Segmentations logic registers its converters again, and
+    every segmentation made or copied instantiates all of them, so they must not pile up session after session."""
+    import slicer
+
+    factory = slicer.vtkSegmentationConverterFactory.GetInstance()
+    for _ in range(3):
+        Session.new_headless()
+    names = [rule.GetName() for rule in factory.GetConverterRules()]
+    assert len(names) == len(set(names)) and "Binary labelmap to closed surface" in names
+    pytest.importorskip("trame_slicer")
+    from SegTruthLogic.web.workspace import Workspace
+
+    for _ in range(2):
+        Workspace()
+    assert [rule.GetName() for rule in factory.GetConverterRules()] == names

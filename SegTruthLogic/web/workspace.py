@@ -30,7 +30,7 @@ from ..scene.segments import (
     segment_ids,
     table_from_segmentation,
 )
-from ..scene.session import Session, load_segtruth_terminologies, quiet_vtk
+from ..scene.session import Session, drop_duplicate_converter_rules, load_segtruth_terminologies, quiet_vtk
 from ..scene.volumes import load_volume
 from .cases import WebCase
 from .saving import OverwriteGuard, save_both
@@ -42,6 +42,7 @@ def session_from_slicer_app(app) -> Session:
     """A SegTruth ``Session`` on a trame-slicer ``SlicerApp``'s own scene and logics (one scene serves both)."""
     terminologies = app.terminologies_logic
     load_segtruth_terminologies(terminologies)
+    drop_duplicate_converter_rules()  # each SlicerApp registers them again
     return Session(
         scene=app.scene,
         app_logic=app.app_logic,
