@@ -28,7 +28,7 @@ from ..scene.segments import ensure_segment, import_labelmap, new_segmentation
 from .model import LoadedModel
 from .precision import choose_precision
 from .preprocessing import Prepared, postprocess
-from .sliding_window import SlidingWindow
+from .sliding_window import SlidingWindow, batch_axes, network_output
 
 MODEL_ATTRIBUTE = "SegTruth.Model"
 
@@ -135,14 +135,10 @@ class MirrorPair(torch.nn.Module):
         self.axes = tuple(axes)
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
-        dims = [axis + 2 for axis in self.axes if axis + 2 < batch.ndim]
-        plain = _first(self.network(batch))
-        mirrored = _first(self.network(torch.flip(batch, dims)))
+        dims = batch_axes(self.axes, batch)
+        plain = network_output(self.network, batch)
+        mirrored = network_output(self.network, torch.flip(batch, dims))
         return torch.cat([plain, torch.flip(mirrored, dims)], dim=1)
-
-
-def _first(output):
-    return output[0] if isinstance(output, (list, tuple)) else output
 
 
 def blend(

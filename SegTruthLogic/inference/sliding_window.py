@@ -296,21 +296,27 @@ class _Uploader:
         return staged
 
 
+def network_output(network: Network, batch: torch.Tensor) -> torch.Tensor:
+    """The network's output for a batch; of a deep-supervision list, the full-resolution first."""
+    out = network(batch)
+    return out[0] if isinstance(out, (list, tuple)) else out
+
+
+def batch_axes(mirror_axes: tuple[int, ...], batch: torch.Tensor) -> list[int]:
+    """Spatial mirror axes as dimensions of a (batch, channels, *spatial) tensor (those it has)."""
+    return [a + 2 for a in mirror_axes if a + 2 < batch.ndim]
+
+
 def _predict(network: Network, batch: torch.Tensor, mirror_axes: tuple[int, ...]) -> torch.Tensor:
     """The network's output, averaged over all mirrorings of ``mirror_axes`` when given (test-time augmentation)."""
-    out = network(batch)
-    if isinstance(out, (list, tuple)):
-        out = out[0]
+    out = network_output(network, batch)
     if not mirror_axes:
         return out
     out = out.float()
-    axes = [a + 2 for a in mirror_axes if a + 2 < batch.ndim]
+    axes = batch_axes(mirror_axes, batch)
     combos = [c for r in range(1, len(axes) + 1) for c in itertools.combinations(axes, r)]
     for combo in combos:
-        flipped = network(torch.flip(batch, combo))
-        if isinstance(flipped, (list, tuple)):
-            flipped = flipped[0]
-        out += torch.flip(flipped.float(), combo)
+        out += torch.flip(network_output(network, torch.flip(batch, combo)).float(), combo)
     return out / (len(combos) + 1)
 
 
