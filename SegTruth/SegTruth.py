@@ -70,6 +70,7 @@ if SUPPORTED:
         PanelController,
         RunState,
         ToolParameters,
+        TrainingController,
         bound_widgets,
         dicom_source_from_database,
         effect_order,
@@ -77,6 +78,7 @@ if SUPPORTED:
         missing_effects_note,
         offered_tools,
         parameter_node_class,
+        python_slicer,
         seed_points,
         tool_fields,
     )
@@ -131,6 +133,8 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.toolSettings = None
         self.toolsSection = None
         self.pointsSelector = None
+        self.training = None
+        self._trainTimer = None
 
     # -- set-up ------------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -178,10 +182,15 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.saveLabelsButton.connect("clicked(bool)", self.onSaveLabels)
         self.ui.applyLabelsButton.connect("clicked(bool)", self.onApplyLabels)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.training = TrainingController(python_slicer(slicer.app.slicerHome))
+        self.ui.trainButton.connect("clicked(bool)", self.onTrain)
 
         self._timer = qt.QTimer()
         self._timer.setInterval(POLL_MS)
         self._timer.connect("timeout()", self.onPoll)
+        self._trainTimer = qt.QTimer()
+        self._trainTimer.setInterval(POLL_MS)
+        self._trainTimer.connect("timeout()", self.onTrainPoll)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -241,6 +250,10 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def cleanup(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+        if self._trainTimer is not None:
+            self._trainTimer.stop()
+        if self.training is not None:
+            self.training.close()
         if self.controller is not None:
             self.controller.scene_closed()
         self.removeObservers()
@@ -332,10 +345,22 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ui.progressBar.value = round(view.progress * 100)
         ui.statusLabel.text = view.status
         ui.statusLabel.setStyleSheet("color: #c0392b;" if view.error else "")
+        self.showTraining(self.training.view(self._parameterNode))
         lines = self.controller.log
         for line in lines[self._shownLog :]:
             ui.logText.appendPlainText(line)
         self._shownLog = len(lines)
+
+    def showTraining(self, view) -> None:
+        ui = self.ui
+        ui.trainDatasetPathLabel.text = view.dataset
+        ui.trainButton.text = view.button_text
+        ui.trainButton.enabled = view.button_enabled
+        ui.trainButton.toolTip = view.button_reason or _("Trains in a separate process: keep working meanwhile")
+        ui.trainProgressBar.visible = view.progress_visible
+        ui.trainProgressBar.value = round(view.progress * 100)
+        ui.trainStatusLabel.text = view.status
+        ui.trainStatusLabel.setStyleSheet("color: #c0392b;" if view.error else "")
 
     @staticmethod
     def enable(widgets, control) -> None:
@@ -458,6 +483,20 @@ class SegTruthWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with self.reported():
             if not self.controller.poll(self._parameterNode):
                 self._timer.stop()
+
+    # -- training ------------------------------------------------------------------------------------------------
+    def onTrain(self) -> None:
+        with self.reported(dialog=False):
+            self.training.toggle(self._parameterNode)
+            if self.training.busy:
+                self._trainTimer.start()
+
+    def onTrainPoll(self) -> None:
+        with self.reported(dialog=False):
+            if not self.training.poll():
+                self._trainTimer.stop()
+                if self.training.trained is not None:  # the new model joins the Auto-segment list, chosen
+                    self._parameterNode.model = str(self.training.trained)
 
     # -- SegTruth tools (without SegmentEditorExtraEffects) -------------------------------------------------------
     def onTool(self, key) -> None:

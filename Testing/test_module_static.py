@@ -82,6 +82,14 @@ EXPECTED_CLASSES = {
     "exportButton": "QPushButton",
     "qcPictureLabel": "QLabel",
     "statusLabel": "QLabel",
+    "trainDatasetPathLabel": "QLabel",
+    "trainMinutesSpinBox": "QSpinBox",
+    "trainDimensionsComboBox": "QComboBox",
+    "trainSparseCheckBox": "QCheckBox",
+    "trainFineTuneCheckBox": "QCheckBox",
+    "trainButton": "QPushButton",
+    "trainProgressBar": "QProgressBar",
+    "trainStatusLabel": "QLabel",
 }
 
 # Signals the module connects to, per class (Qt 5 signatures).
@@ -382,7 +390,7 @@ def test_node_selectors_offer_the_declared_node_types():
 def test_bound_spin_boxes_offer_the_declared_range():
     widgets, bindings = ui_widgets(), widget_bindings()
     ranges = parameter_ranges()
-    assert ranges == {"datasetId": (1, 999)}  # nnU-Net's dataset ids
+    assert ranges == {"datasetId": (1, 999), "trainMinutes": (1, 1440)}  # nnU-Net's dataset ids; a day
     for parameter, (low, high) in ranges.items():
         element = widgets[bindings[parameter]]
         assert (widget_property(element, "minimum"), widget_property(element, "maximum")) == (str(low), str(high))

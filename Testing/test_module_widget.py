@@ -460,6 +460,7 @@ def app(session, monkeypatch):
         testingEnabled=lambda: True,
         majorVersion=5,
         minorVersion=11,
+        slicerHome="",  # no PythonSlicer here: training runs on this interpreter
     )
     monkeypatch.setattr(slicer, "app", fake_app, raising=False)
     logics = {
@@ -499,6 +500,15 @@ def finish(app, timeout: float = 30.0) -> None:
         assert time.monotonic() < end
         app.widget._timer.emit("timeout()")
         time.sleep(0.01)
+
+
+def finish_training(app, timeout: float = 300.0) -> None:
+    """Fire the training's poll timer until the worker is done."""
+    end = time.monotonic() + timeout
+    while app.widget._trainTimer.active:
+        assert time.monotonic() < end, "the training did not end in time"
+        app.widget._trainTimer.emit("timeout()")
+        time.sleep(0.05)
 
 
 # -- tests ---------------------------------------------------------------------------------------------------------------
@@ -810,3 +820,41 @@ def test_without_slicer_i18n_the_text_is_the_source_text(app, monkeypatch):
     parent = types.SimpleNamespace()
     module.SegTruth(parent)
     assert parent.title == "SegTruth" and parent.categories == ["Segmentation"]
+
+
+def test_train_and_stop_through_the_button(app, tmp_path):
+    from training_support import chest_lungs, write_nnunet
+
+    ui, widget = app.ui, app.widget
+    p = widget._parameterNode
+    p.nnunetFolder = tmp_path / "nnUNet_raw"
+    widget.refresh()
+    assert not ui.trainButton.enabled and "has no dataset.json" in ui.trainButton.toolTip  # nothing exported yet
+    image, lungs = chest_lungs()
+    write_nnunet(tmp_path / "nnUNet_raw" / "Dataset001_SegTruth", [("chest", image, lungs)])
+    widget.refresh()
+    assert ui.trainButton.enabled and ui.trainDatasetPathLabel.text.endswith("Dataset001_SegTruth")
+    widget.training.options = {"epochs": 2, "iterations": 2, "filters": 4, "seed": 1}
+    p.device = type(p.device)("cpu")
+    ui.trainButton.emit("clicked(bool)", False)
+    assert widget._trainTimer.active and ui.trainButton.text == "Stop" and ui.trainProgressBar.visible
+    assert ui.applyButton.enabled or ui.applyButton.toolTip  # the rest of the panel is not locked by training
+    finish_training(app)
+    model = tmp_path / "segtruth-models" / "Dataset001_SegTruth"
+    assert (model / "model.card.json").is_file() and p.model == str(model)
+    assert ui.trainButton.text == "Train" and not ui.trainProgressBar.visible
+    assert ui.trainStatusLabel.text.startswith("Trained Dataset001_SegTruth: 2 epoch(s)")
+    before = (model / "model.pt").read_bytes()
+
+    widget.training.options = {"epochs": 500, "iterations": 2, "filters": 4, "seed": 1}
+    ui.trainButton.emit("clicked(bool)", False)  # fine-tunes the model just written (the box is ticked)
+    assert "fine-tuning" in ui.trainStatusLabel.text
+    end = time.monotonic() + 300
+    while not ui.trainStatusLabel.text.startswith("epoch ") and time.monotonic() < end:
+        widget._trainTimer.emit("timeout()")
+        time.sleep(0.05)
+    ui.trainButton.emit("clicked(bool)", False)  # Stop
+    assert ui.trainButton.text == "Stopping…" and not ui.trainButton.enabled
+    finish_training(app, 60)
+    assert ui.trainStatusLabel.text == "Training stopped; the previous model stays as it was."
+    assert (model / "model.pt").read_bytes() == before and app.errors.calls == []

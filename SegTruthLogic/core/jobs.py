@@ -11,6 +11,7 @@ A thread shares the caller's memory and stops cooperatively: the work checks its
 A process (``ProcessJob``) runs in its own session, so a cancel reaches everything it started: the whole
 process group gets SIGTERM (the child can clean up), then SIGKILL after a grace period. Its stdout speaks JSON
 lines: ``{"event": "progress", "fraction": f, "message": m}`` updates progress; other events go to ``on_event``.
+``run_worker`` is the child's side: SIGTERM stops the work, and an error leaves one line on stderr.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -301,3 +303,30 @@ class ProcessJob(_Outcome):
     def _default_failure(self, code: int, lines: list[str]) -> SegTruthError:
         last = next((line.strip() for line in reversed(lines) if line.strip()), "no message")
         return SegTruthError(f"{_title(self.what)} failed in its worker process, which {describe_exit(code)}: {last}")
+
+
+WORKER_EXIT_ERROR, WORKER_EXIT_CANCELLED = 1, 130
+
+
+def run_worker(work: Callable[[], int], what: str, cancel: CancelToken | None = None) -> int:
+    """A worker process's main: ``work()``'s exit code; SIGTERM (a ``ProcessJob``'s cancel) stops it.
+
+    With ``cancel``, SIGTERM sets the token and the work stops at its next check (a training ends its batch and
+    keeps its last checkpoint); without one, SIGTERM raises ``Cancelled`` where the work is, unwinding its
+    ``finally`` blocks. Bad input or a cancel: one line on stderr, exit 1 or 130 (``ProcessJob`` reads the line).
+    """
+
+    def stop(_signum, _frame) -> None:
+        if cancel is None:
+            raise Cancelled(what)
+        cancel.cancel()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return work()
+    except Cancelled as error:
+        print(f"segtruth: {error}", file=sys.stderr)
+        return WORKER_EXIT_CANCELLED
+    except SegTruthError as error:
+        print(f"segtruth: error: {error}", file=sys.stderr)
+        return WORKER_EXIT_ERROR

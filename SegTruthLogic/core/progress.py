@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -78,3 +79,14 @@ def _clock(seconds: float) -> str:
 
 def progress_bar(quiet: bool) -> ProgressCallback | None:
     return None if quiet else ProgressBar()
+
+
+# -- for a parent process ------------------------------------------------------------------------------------------
+def json_progress(fraction: float, message: str) -> None:
+    """One JSON line on stdout per step: what ``core.jobs.ProcessJob`` reads from a worker process."""
+    print(json.dumps({"event": "progress", "fraction": round(fraction, 4), "message": message}), flush=True)
+
+
+def progress_printer(quiet: bool, as_json: bool = False) -> ProgressCallback | None:
+    """A command's progress: JSON lines for a parent process (a worker's ``--progress-json``), else the bar."""
+    return json_progress if as_json else progress_bar(quiet)

@@ -23,10 +23,11 @@ from .extra_tools import (
     tool_fields,
 )
 from .label_rows import COLUMNS, TERMINOLOGY_HELP, LabelRow, LabelTableEditor
-from .options import EDITOR_EFFECTS, EXTRA_EFFECTS, Device, effect_order, missing_effects_note
+from .options import EDITOR_EFFECTS, EXTRA_EFFECTS, Device, TrainDimensions, effect_order, missing_effects_note
 from .parameters import PanelParameters, bound_widgets, parameter_node_class, parameter_types, widget_bindings
 from .reloading import forget_package
 from .state import RunState, RunStateMachine
+from .training import TrainingController, TrainingView, python_slicer
 
 __all__ = [
     "COLUMNS",
@@ -57,6 +58,9 @@ __all__ = [
     "RunStateMachine",
     "ThreadJob",
     "ToolParameters",
+    "TrainDimensions",
+    "TrainingController",
+    "TrainingView",
     "adopt_source_file",
     "bound_widgets",
     "dicom_source_from_attributes",
@@ -67,6 +71,7 @@ __all__ = [
     "offered_tools",
     "parameter_node_class",
     "parameter_types",
+    "python_slicer",
     "seed_points",
     "tool_fields",
     "widget_bindings",

@@ -1,4 +1,4 @@
-"""The panel's choices, Qt-free: the editor's effects and the device enum the parameters use (formats: formats.py)."""
+"""The panel's choices, Qt-free: the editor's effects and the enums the parameters use (formats: formats.py)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,17 @@ class Device(enum.Enum):
         return {"auto": "Automatic (GPU if available)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU"}[
             self.value
         ]
+
+
+class TrainDimensions(enum.Enum):
+    """The kind of model Train makes."""
+
+    TWO_D = "2"
+    THREE_D = "3"
+
+    def label(self) -> str:
+        """Text shown in the combo box (Slicer's enum connector calls this)."""
+        return {"2": "2D: slice by slice (fast on a CPU; learns from a few slices)", "3": "3D"}[self.value]
 
 
 def default_nnunet_folder() -> Path:

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 
 from ..core.formats import ExportFormat
-from .options import Device, default_nnunet_folder
+from .options import Device, TrainDimensions, default_nnunet_folder
 
 
 def _shown_by(widget: str, within: Optional[tuple] = None) -> dict:
@@ -46,6 +46,12 @@ class PanelParameters:
     nnunetFolder: Path = field(default_factory=default_nnunet_folder, metadata=_shown_by("nnunetFolderButton"))
     datasetId: int = field(default=1, metadata=_shown_by("datasetIdSpinBox", within=(1, 999)))
     datasetName: str = field(default="SegTruth", metadata=_shown_by("datasetNameEdit"))
+    trainMinutes: int = field(default=10, metadata=_shown_by("trainMinutesSpinBox", within=(1, 1440)))
+    trainDimensions: TrainDimensions = field(
+        default=TrainDimensions.TWO_D, metadata=_shown_by("trainDimensionsComboBox")
+    )
+    trainSparse: bool = field(default=False, metadata=_shown_by("trainSparseCheckBox"))
+    trainFineTune: bool = field(default=True, metadata=_shown_by("trainFineTuneCheckBox"))
 
 
 def _bare(kind: Any) -> Any:

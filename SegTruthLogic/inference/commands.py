@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import sys
-from collections.abc import Callable
 
 from ..core.atomic import Outputs
 from ..core.commands import Command
-from ..core.errors import SegTruthError
-from ..core.progress import progress_bar
+from ..core.jobs import run_worker
+from ..core.progress import progress_printer
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -33,16 +30,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _printer(quiet: bool, as_json: bool) -> Callable[[float, str], None] | None:
-    if as_json:
-
-        def emit(fraction: float, message: str) -> None:
-            print(json.dumps({"event": "progress", "fraction": round(fraction, 4), "message": message}), flush=True)
-
-        return emit
-    return progress_bar(quiet)
-
-
 def cmd_segment(args: argparse.Namespace) -> int:
     from ..core.formats import check_output_path
     from ..scene.case import Case
@@ -50,7 +37,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     from .engine import segment
 
     check_output_path(args.output)
-    progress = _printer(args.quiet, getattr(args, "progress_json", False))
+    progress = progress_printer(args.quiet, getattr(args, "progress_json", False))
     with Outputs(args.overwrite, inputs=[args.image, args.model]) as outputs:
         out = outputs.file(args.output)  # checked before the model and the image are read
         model = load_model(args.model, progress=progress)  # before loading the image: a bad model fails fast
@@ -113,22 +100,9 @@ def add_commands(sub, command: Command) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """The subprocess worker's entry: one JSON event per line on stdout, one error line on stderr."""
-    from ..core.errors import Cancelled
-
     parser = argparse.ArgumentParser(prog="segtruth-worker")
     add_segment_arguments(parser)
     args = parser.parse_args(argv)
     args.progress_json = True
-
-    def stop(_signum, _frame) -> None:  # a cancel from run_in_subprocess: unwind so temporary files are removed
-        raise Cancelled("inference")
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        return cmd_segment(args)
-    except Cancelled as error:
-        print(f"segtruth: {error}", file=sys.stderr)
-        return 130
-    except SegTruthError as error:
-        print(f"segtruth: error: {error}", file=sys.stderr)
-        return 1
+    # A cancel from run_in_subprocess unwinds where the work is, so temporary files are removed.
+    return run_worker(lambda: cmd_segment(args), "inference")

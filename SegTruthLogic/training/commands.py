@@ -11,7 +11,7 @@ import sys
 
 from ..core.commands import Command
 from ..core.errors import SegTruthError
-from ..core.progress import progress_bar
+from ..core.progress import progress_printer
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -21,6 +21,11 @@ def _names(text: str | None) -> list[str] | None:
     if not all(names):
         raise SegTruthError(f"{text!r}: give names separated by commas, none empty.")
     return names
+
+
+def _progress(args: argparse.Namespace):
+    """The bar on a terminal; JSON lines when a parent process runs the command (training.worker)."""
+    return progress_printer(args.quiet, getattr(args, "progress_json", False))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -45,7 +50,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         base_filters=args.filters,
         overwrite=args.overwrite,
         restart=args.restart,
-        progress=progress_bar(args.quiet),
+        progress=_progress(args),
+        cancel=getattr(args, "cancel", None),
     )
     print(
         f"wrote {result.model}: {len(result.history)} epoch(s), best validation Dice {result.best_dice:.3f} at epoch "
@@ -67,7 +73,8 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
         labels=_names(args.only),
         channel_names=_names(args.channel_names),
         overwrite=args.overwrite,
-        progress=progress_bar(args.quiet),
+        progress=_progress(args),
+        cancel=getattr(args, "cancel", None),
     )
     print(f"wrote {args.output}")
     return 0
@@ -80,7 +87,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     with Outputs(inputs=[args.cases, args.model]) as outputs:
         csv = outputs.file(args.output) if args.output else None  # checked before any case is scored
         ranking = rank_cases(args.cases, args.model, device=args.device, sparse=args.sparse,
-                             progress=progress_bar(args.quiet))  # fmt: skip
+                             progress=_progress(args), cancel=getattr(args, "cancel", None))  # fmt: skip
         print(ranking.format())
         if csv is not None:
             atomic_write_text(csv, ranking.to_csv())
@@ -88,7 +95,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     for case in ranking.failed:
         print(f"segtruth: error: {case.error}", file=sys.stderr)
-    return 1 if ranking.failed else 0
+    # A worker's parent reads the failed cases from the CSV; on the command line they make the exit 1.
+    return 1 if ranking.failed and not getattr(args, "progress_json", False) else 0
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ One server process serves one person: every tab shares the case, the segment lis
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import Cancelled, SegTruthError
-from ..core.jobs import ThreadJob
+from ..core.jobs import Job, ThreadJob
 from ..core.labels import LabelTable
 from ..core.progress import CancelToken
 from .actions import Action, ActionQueue
@@ -29,6 +30,7 @@ from .brush import Stroke, paint
 from .cases import WebCase
 from .effects import BY_KEY, EFFECTS, BoundState, Effect, EffectSpec, Previewer
 from .effects.points import format_points, traced_points
+from .learning import DEFAULT_MINUTES, ProjectLearning, rank_note
 from .panel import build_panel
 from .testids import testid
 from .view_trace import ViewTrace
@@ -76,6 +78,7 @@ class SegTruthWebApp:
         server=None,
         runner=None,
         device: str = "auto",
+        project: Path | None = None,
     ) -> None:
         from trame.app import get_server
         from trame_slicer import module as trame_slicer_module
@@ -95,6 +98,10 @@ class SegTruthWebApp:
         self.state, self.ctrl = self.server.state, self.server.controller
         self.cases = {case.case: case for case in cases}
         self.device = device
+        # The project's model and its training files: in the served folder (default: the first case's save folder).
+        self.learning = ProjectLearning(cases, project or cases[0].seg_output.parent)
+        self._learning_job: Job | None = None
+        self.learning_task: asyncio.Task | None = None
 
         self.slicer_app = SlicerApp()
         # One JPEG quality: trame-rca renders a view twice (interactive, then still) when the two differ, and
@@ -185,6 +192,15 @@ class SegTruthWebApp:
         s.st_help = False
         s.st_editor_effect = ""
         s.st_preview_count = 0  # previews shown so far (the page times a grow update following a stroke)
+        s.st_has_model = self.learning.has_model()
+        s.st_model_info = self.learning.summary()
+        s.st_train_minutes = DEFAULT_MINUTES
+        s.st_train_sparse = False
+        s.st_train_finetune = True
+        s.st_train_dimensions = 2
+        s.st_learn_busy = False
+        s.st_learn_progress = 0
+        s.st_learn_text = ""
 
     def say(self, text: str, error: bool = False) -> None:
         self.state.st_status, self.state.st_error = text, error
@@ -215,6 +231,9 @@ class SegTruthWebApp:
             "wl_preset": lambda a: self.window_preset(str(a.get("preset", ""))),
             "show3d": lambda a: self.set_show3d(bool(a.get("show"))),
             "follow": lambda a: self._follow_edits(),
+            "train": lambda a: self.train(),
+            "rank": lambda a: self.rank(),
+            "presegment": lambda a: self.presegment(),
         }
 
     def on_action(self, client: str, seq: int, kind: str, args: dict | None = None, state: dict | None = None) -> None:
@@ -745,6 +764,96 @@ class SegTruthWebApp:
         self._stop_job()
         self.say("Cancelling…")
 
+    # -- learn as you label ----------------------------------------------------------------------------------------
+    def train(self) -> None:
+        """Save the open case, then train the project's model on the saved cases in a worker process; rank after."""
+        if self._learning_busy():
+            return
+        if self.ws.case is not None and self.state.st_can_undo and not self.previewer.active:
+            self.save()  # training reads the saved files: the strokes just drawn count
+            if self.state.st_error:
+                return
+        s = self.state
+        minutes = _number(s.st_train_minutes, DEFAULT_MINUTES)
+        job = self.learning.start_training(
+            minutes, bool(s.st_train_sparse), bool(s.st_train_finetune), int(s.st_train_dimensions or 2), self.device
+        )
+        labelled = len(self.learning.labelled())
+        self._follow_learning(job, f"Training on {labelled} labelled case(s) for up to {minutes:g} min", self._trained)
+
+    def rank(self) -> None:
+        """Rank the cases with the project's model in a worker process; the case list takes the ranking's order."""
+        if self._learning_busy():
+            return
+        job = self.learning.start_ranking(bool(self.state.st_train_sparse), self.device)
+        self._follow_learning(job, "Ranking the cases", self._ranked)
+
+    async def presegment(self) -> None:
+        """Auto-segment the open case with the project's model: a preview to review, correct and apply."""
+        self.ws.require_case()
+        if not self.learning.has_model():
+            raise SegTruthError("Train the project's model first (Train on the labelled cases).")
+        self.set_tool("auto_segment")
+        self.tool_states["auto_segment"].set(model=str(self.learning.model))
+        await self.preview()
+
+    def stop_learning(self) -> None:
+        """Stop the training or ranking under way (the previous model stays as it was)."""
+        if self._learning_job is not None and not self._learning_job.done:
+            self._learning_job.cancel()
+            self.state.st_learn_text = "Stopping…"
+
+    def _learning_busy(self) -> bool:
+        if self._learning_job is not None and not self._learning_job.done:
+            self.say("A training or ranking is running: wait for it or stop it first.", True)
+            return True
+        return False
+
+    def _follow_learning(self, job: Job, title: str, done) -> None:
+        self._learning_job = job
+        s = self.state
+        s.st_learn_busy, s.st_learn_progress, s.st_learn_text = True, 0, f"{title}…"
+        self.say(f"{title}; keep labelling meanwhile.")
+        atexit.register(job.cancel)  # a server stopped mid-training ends its worker too
+        self.learning_task = asyncio.get_running_loop().create_task(self._watch_learning(job, title, done))
+
+    async def _watch_learning(self, job: Job, title: str, done) -> None:
+        while not job.done:
+            await asyncio.sleep(0.5)
+            fraction, message = job.progress()
+            with self.state:
+                self.state.st_learn_progress, self.state.st_learn_text = round(100 * fraction), message
+        atexit.unregister(job.cancel)
+        after = None
+        with self.state:
+            self.state.st_learn_busy = False
+            try:
+                after = done(job.wait(0))
+            except Cancelled:
+                self.say(f"{title}: stopped; the project's model is as it was.")
+            except SegTruthError as error:
+                self.say(str(error), True)
+            self.state.st_has_model = self.learning.has_model()
+            self.state.st_model_info = self.learning.summary()
+        if after is not None:
+            after()
+
+    def _trained(self, summary) -> Any:
+        """A training ended: say how it went; the ranking follows, so the case list shows what to label next."""
+        self.tool_states["auto_segment"].set(models=[])  # the model list is read again when the tool opens
+        self.say(f"Trained {summary.describe()}. Ranking the cases…")
+        return self.rank
+
+    def _ranked(self, rows: list[dict]) -> None:
+        ranked = [rank_note(row) for row in rows]
+        order = {entry.case: (number, entry.note) for number, entry in enumerate(ranked)}
+        entries = [dict(entry, note=order.get(entry["id"], (0, ""))[1]) for entry in self.state.st_cases]
+        entries.sort(key=lambda entry: order.get(entry["id"], (len(order), ""))[0])
+        self.state.st_cases = entries
+        first = next((entry for entry in ranked if entry.kind == "unlabelled"), None)
+        advice = f" Label {first.case} next." if first else ""
+        self.say(f"Ranked {len(ranked)} case(s) with the project's model.{advice}")
+
     # -- views ---------------------------------------------------------------------------------------------------
     def _fit_views_when_sized(self, *_args) -> None:
         """A browser connected: fit the image to the views once they took their size in the page."""
@@ -883,3 +992,13 @@ class SegTruthWebApp:
     def start(self, host: str = "127.0.0.1", port: int = 8080, **kwargs) -> None:
         """Serve until interrupted (``port=0`` picks a free port; the URL is printed)."""
         self.server.start(host=host, port=port, open_browser=False, timeout=0, **kwargs)
+
+
+def _number(value: Any, default: float) -> float:
+    """A number from a text field (trame may hand it over as text); the default when the field is empty."""
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SegTruthError(f"Minutes must be a number, not {value!r}.") from None

@@ -11,6 +11,7 @@ import argparse
 import ipaddress
 import os
 import sys
+from pathlib import Path
 
 from ..core.commands import Command
 from ..core.errors import SegTruthError
@@ -65,9 +66,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.cases:
         cases = read_web_cases(args.cases)
         table_path = args.labels
+        project = Path(args.cases) if Path(args.cases).is_dir() else Path(args.cases).parent
     else:
         cases = sample_cases(args.sample_dir)
         table_path = args.labels or SAMPLE_LABELS
+        project = Path(args.sample_dir)
         print(f"serving the sample chest CT from {args.sample_dir}/ (saved files go there too)")
     table = LabelTable.read(table_path) if table_path else None
     if not _is_loopback(args.host):
@@ -80,6 +83,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ.setdefault("TRAME_ARGS", "")
     from .app import SegTruthWebApp
 
-    app = SegTruthWebApp(cases, table, device=args.device)
+    app = SegTruthWebApp(cases, table, device=args.device, project=project)
     app.start(host=args.host, port=args.port)
     return 0

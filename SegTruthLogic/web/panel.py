@@ -35,7 +35,7 @@ def build_panel(app: SegTruthWebApp) -> None:
             _progress(app)
         _window_level(app)
         _saved_files(app)
-        # The training loop (learn as you label) will have its section here.
+        _learning(app)
 
 
 def _heading(text: str) -> None:
@@ -55,7 +55,8 @@ def _cases(app: SegTruthWebApp) -> None:
             v_for="entry in st_cases",
             key="entry.id",
             title=("entry.label",),
-            subtitle=("entry.problem",),  # a file its manifest names is missing (opening it says so too)
+            # a file its manifest names is missing (opening it says so too), else its place in the model's ranking
+            subtitle=("entry.problem || entry.note",),
             active=("entry.id === st_case",),
             click=send("open_case", "{case: entry.id}"),
             disabled=("st_busy",),
@@ -307,3 +308,85 @@ def _window_level(app: SegTruthWebApp) -> None:
             disabled=("!st_case",),
             raw_attrs=dynamic_testid("wl-", "preset.value"),
         )
+
+
+def _learning(app: SegTruthWebApp) -> None:
+    """Learn as you label: train the project's model on the saved cases, pre-segment with it, rank the cases."""
+    from trame.widgets import html
+    from trame.widgets import vuetify3 as v
+
+    _heading("Learn as you label")
+    html.Div("{{ st_model_info }}", classes="text-body-2", raw_attrs=testid("learn-model"))
+    with html.Div(classes="d-flex align-center mt-1", style="gap: 8px;"):
+        v.VTextField(
+            v_model_number=("st_train_minutes",),
+            type="number",
+            label="Minutes",
+            density="compact",
+            hide_details=True,
+            style="max-width: 110px;",
+            raw_attrs=testid("learn-minutes"),
+        )
+        v.VCheckbox(
+            v_model=("st_train_sparse",),
+            label="Labelled on some axial slices only",
+            density="compact",
+            hide_details=True,
+            raw_attrs=testid("learn-sparse"),
+        )
+    v.VSelect(
+        v_model=("st_train_dimensions",),
+        items=("[{title: '2D model: slice by slice (fast on a CPU)', value: 2}, {title: '3D model', value: 3}]",),
+        label="Model",
+        density="compact",
+        hide_details=True,
+        classes="mt-1",
+        raw_attrs=testid("learn-dimensions"),
+    )
+    v.VCheckbox(
+        v_model=("st_train_finetune",),
+        label="Continue from the project's model",
+        v_if="st_has_model",
+        density="compact",
+        hide_details=True,
+        raw_attrs=testid("learn-finetune"),
+    )
+    with html.Div(classes="d-flex flex-wrap mt-1", style="gap: 4px;"):
+        v.VBtn(
+            "Train on the labelled cases",
+            prepend_icon="mdi-school",
+            size="small",
+            variant="tonal",
+            click=send("train"),
+            disabled=("st_learn_busy",),
+            title="Saves the open case, then trains in a separate process; keep labelling meanwhile",
+            raw_attrs=testid("learn-train"),
+        )
+        v.VBtn(
+            "Pre-segment with the project's model",
+            prepend_icon="mdi-robot",
+            size="small",
+            variant="tonal",
+            click=send("presegment"),
+            disabled=("!st_has_model || !st_case || st_busy",),
+            raw_attrs=testid("learn-presegment"),
+        )
+        v.VBtn(
+            "Rank the cases",
+            prepend_icon="mdi-sort-descending",
+            size="small",
+            variant="tonal",
+            click=send("rank"),
+            disabled=("!st_has_model || st_learn_busy",),
+            title="Unlabelled cases by the model's uncertainty (label next), labelled ones by its disagreement (review)",
+            raw_attrs=testid("learn-rank"),
+        )
+    with html.Div(v_if="st_learn_busy", classes="mt-2"):
+        v.VProgressLinear(
+            model_value=("st_learn_progress",), height=6, color="secondary", raw_attrs=testid("learn-progress")
+        )
+        with html.Div(classes="d-flex align-center"):
+            html.Span("{{ st_learn_text }}", classes="text-caption", raw_attrs=testid("learn-text"))
+            v.VSpacer()
+            # Out of the ordered stream, as the tools' Stop: it must not wait behind a running preview.
+            v.VBtn("Stop", size="x-small", variant="text", click=app.stop_learning, raw_attrs=testid("learn-stop"))
