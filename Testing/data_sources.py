@@ -102,3 +102,91 @@ def pycerr_phantom_cases() -> Path:
             if not (target / "pat_4").is_dir():
                 raise
     return target
+
+
+PYRADIOMICS_SDIST = (
+    "https://files.pythonhosted.org/packages/03/c1/20fc2c50ab1e3304da36d866042a1905a2b05a1431ece35448ab6b4578f2/"
+    "pyradiomics-3.1.0.tar.gz"
+)
+PYRADIOMICS_SDIST_SHA256 = "24722c962a6bbd09bc39c1c67dbffe92435f9692a421fabaae8a6b4511eb48e4"
+PYRADIOMICS_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
+
+
+def pyradiomics_lesion_cases() -> Path:
+    """pyradiomics 3.1.0's test lesions: ``CASE_image.nrrd`` + ``CASE_label.nrrd`` (label 1) for brain1, brain2
+    (MR), breast1 (MR) and lung1, lung2 (CT).
+
+    Only the source distribution holds them, and pip rejects it (its metadata says 3.0.1a1), so the file is fetched
+    from PyPI's file host by URL and checked by its sha256 (BSD-3-Clause); never committed.
+    """
+    import hashlib
+    import urllib.request
+
+    target = cache_dir() / "pyradiomics-3.1.0-data"
+    names = [f"{case}_{kind}.nrrd" for case in PYRADIOMICS_CASES for kind in ("image", "label")]
+    if all((target / name).is_file() for name in names):
+        return target
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as temp:
+        archive_path = Path(temp) / "pyradiomics-3.1.0.tar.gz"
+        try:
+            with urllib.request.urlopen(PYRADIOMICS_SDIST, timeout=300) as response:
+                archive_path.write_bytes(response.read())
+        except OSError as error:
+            pytest.skip(f"fetching pyradiomics 3.1.0's source distribution failed ({error}).")
+        if hashlib.sha256(archive_path.read_bytes()).hexdigest() != PYRADIOMICS_SDIST_SHA256:
+            raise RuntimeError(f"{PYRADIOMICS_SDIST}: not the file these tests know (sha256 differs).")
+        staging = Path(temp) / "data"
+        staging.mkdir()
+        with tarfile.open(archive_path) as archive:
+            for name in names:
+                source = archive.extractfile(f"pyradiomics-3.1.0/data/{name}")
+                assert source is not None
+                (staging / name).write_bytes(source.read())
+        try:
+            staging.rename(target)
+        except OSError:
+            if not all((target / name).is_file() for name in names):
+                raise
+    return target
+
+
+TPTBOX_VERSION = "1.1.0"
+TPTBOX_WHEEL_SHA256 = "975a68f4117ab81fcc2d819d6127f301b1cc50210e08e73df1b9a818ee3be984"
+TPTBOX_FILES = {
+    "ct": ("sample_ct/sub-ct_label-22_ct.nii.gz", "sample_ct/sub-ct_seg-vert_label-22_msk.nii.gz"),
+    "mri": ("sample_mri/sub-mri_label-6_T2w.nii.gz", "sample_mri/sub-mri_seg-vert_label-6_msk.nii.gz"),
+}
+
+
+def tptbox_spine_cases() -> dict[str, tuple[Path, Path]]:
+    """TPTBox 1.1.0's two spine crops, each (image, vertebra mask): a CT (vertebrae 21-23) and a T2w MR
+    (vertebrae 5-7; 100 + n and 200 + n mark discs and endplates), from the PyPI wheel, checked by its sha256."""
+    import hashlib
+    import sys
+    import zipfile
+
+    target = cache_dir() / f"tptbox-{TPTBOX_VERSION}-samples"
+    found = {case: tuple(target / name for name in files) for case, files in TPTBOX_FILES.items()}
+    if all(path.is_file() for files in found.values() for path in files):
+        return found  # type: ignore[return-value]
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as temp:
+        command = [sys.executable, "-m", "pip", "download", f"tptbox=={TPTBOX_VERSION}", "--no-deps", "-d", temp]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        wheels = list(Path(temp).glob("tptbox-*.whl"))
+        if result.returncode != 0 or not wheels:
+            pytest.skip(f"pip download tptbox=={TPTBOX_VERSION} failed, so the spine crops cannot be fetched.")
+        if hashlib.sha256(wheels[0].read_bytes()).hexdigest() != TPTBOX_WHEEL_SHA256:
+            raise RuntimeError(f"{wheels[0]}: not the tptbox {TPTBOX_VERSION} wheel these tests know (sha256 differs).")
+        staging = Path(temp) / "samples"
+        with zipfile.ZipFile(wheels[0]) as archive:
+            for files in TPTBOX_FILES.values():
+                for name in files:
+                    out = staging / name
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_bytes(archive.read(f"TPTBox/tests/{name}"))
+        try:
+            staging.rename(target)
+        except OSError:
+            if not all(path.is_file() for files in found.values() for path in files):
+                raise
+    return found  # type: ignore[return-value]

@@ -85,6 +85,10 @@ class _Outcome:
         if self._callback is not None:
             self._callback(*latest)
 
+    def report(self, fraction: float, message: str) -> None:
+        """Progress from outside the work itself (a handler parsing a tool's output)."""
+        self._report(fraction, message)
+
     def _settle(self, run: Callable[[], Any]) -> None:
         """Run ``run`` and keep its value or its error, classified as the module doc says; then mark done."""
         try:
@@ -203,7 +207,8 @@ def end_process_tree(process: subprocess.Popen, grace: float = GRACE_S) -> None:
 class ProcessJob(_Outcome):
     """A command in a child process of its own session; ``wait()`` gives ``result()`` (default: None).
 
-    ``on_event(event)`` gets each JSON event other than progress; ``failure(code, stderr_lines)`` turns a
+    ``on_event(event)`` gets each JSON event other than progress, ``on_line(text)`` each other line of stdout (a
+    tool that does not speak JSON: its own parser reports progress); ``failure(code, stderr_lines)`` turns a
     non-zero exit into the error to raise (default: one sentence with the exit and stderr's last line).
     """
 
@@ -214,6 +219,7 @@ class ProcessJob(_Outcome):
         progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
         on_event: Callable[[dict], None] | None = None,
+        on_line: Callable[[str], None] | None = None,
         result: Callable[[], Any] | None = None,
         failure: Callable[[int, list[str]], SegTruthError] | None = None,
         env: dict[str, str] | None = None,
@@ -221,7 +227,7 @@ class ProcessJob(_Outcome):
     ) -> None:
         super().__init__(what, progress, cancel)
         self.command = [str(part) for part in command]
-        self._on_event, self._result, self._failure = on_event, result, failure
+        self._on_event, self._on_line, self._result, self._failure = on_event, on_line, result, failure
         self._grace = grace
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._reader_error: BaseException | None = None
@@ -258,12 +264,13 @@ class ProcessJob(_Outcome):
             try:
                 event = json.loads(line)
             except json.JSONDecodeError:
-                log.debug("%s worker: %s", self.what, line.rstrip())
-                continue
-            if not isinstance(event, dict):
-                continue
+                event = None
             try:
-                if event.get("event") == "progress":
+                if not isinstance(event, dict):
+                    log.debug("%s worker: %s", self.what, line.rstrip())
+                    if self._on_line is not None:
+                        self._on_line(line.rstrip("\n"))
+                elif event.get("event") == "progress":
                     self._report(float(event["fraction"]), str(event["message"]))
                 elif self._on_event is not None:
                     self._on_event(event)

@@ -28,9 +28,44 @@ def _progress(args: argparse.Namespace):
     return progress_printer(args.quiet, getattr(args, "progress_json", False))
 
 
+# Options of the built-in trainer that nnU-Net's has no counterpart for: refused with --backend nnunet.
+BUILT_IN_ONLY = {"minutes": None, "init": None, "dimensions": None, "sparse": False, "only": None, "labels": None,
+                 "channel_names": None, "iterations": 50, "filters": None}  # fmt: skip
+
+
+def cmd_train_nnunet(args: argparse.Namespace) -> int:
+    from .nnunet_backend import train_nnunet
+
+    given = [name for name, default in BUILT_IN_ONLY.items() if getattr(args, name) != default]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise SegTruthError(
+            f"{flag} is the built-in trainer's; nnU-Net plans its own (with --backend nnunet give --epochs, "
+            "--configuration, --folds)."
+        )
+    result = train_nnunet(
+        args.dataset,
+        args.output,
+        epochs=args.epochs,
+        configuration=args.configuration,
+        folds=_names(args.folds) or ["0"],
+        device=args.device,
+        python=args.nnunet_python,
+        overwrite=args.overwrite,
+        restart=args.restart,
+        progress=_progress(args),
+        cancel=getattr(args, "cancel", None),
+    )
+    print(result.describe())
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..core.labels import LabelTable
     from .trainer import train
+
+    if args.backend == "nnunet":
+        return cmd_train_nnunet(args)
 
     table = LabelTable.read(args.labels) if args.labels else None
     result = train(
@@ -132,6 +167,18 @@ def add_commands(sub, command: Command) -> None:
     p.add_argument("--iterations", type=int, default=50, help="batches per epoch (default 50)")
     p.add_argument("--filters", type=int, help="filters of the first stage (default 16 on a CPU, 32 on a GPU)")
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint of an earlier training")
+    p.add_argument(
+        "--backend",
+        choices=["segtruth", "nnunet"],
+        default="segtruth",
+        help="segtruth: the built-in trainer (default); nnunet: nnunetv2's own planning and training, run from the "
+        "environment that has it (an nnU-Net raw dataset; OUTPUT is its results folder)",
+    )
+    p.add_argument("--configuration", default="3d_fullres", help="with --backend nnunet: 2d, 3d_fullres (default), ...")
+    p.add_argument("--folds", metavar="F,F", help="with --backend nnunet: folds to train (default 0)")
+    p.add_argument(
+        "--nnunet-python", metavar="PYTHON", help="with --backend nnunet: the python of nnunetv2's environment"
+    )
 
     p = command(
         "bootstrap",

@@ -1,10 +1,11 @@
 """The cases a model learns from: read once, checked, and laid out the way the network will see them.
 
 A dataset is an nnU-Net v2 raw folder (``dataset.json`` + ``imagesTr/{case}_{channel:04d}`` + ``labelsTr/``, as
-``segtruth dataset nnunet`` writes it, 2D cases being NIfTI volumes one slice thick) or any cases folder or
-manifest the other commands accept. Every case is read on its file's own grid and then laid out closest to RAS
-with axes (k, j, i) by permuting and flipping axes only (the inference engine does the same with the card's
-``orientation: RAS``, ``axes: kji``), so axis 0 is the one closest to superior-inferior: axial slices.
+``segtruth dataset nnunet`` writes it, 2D cases being NIfTI volumes one slice thick), any cases folder or
+manifest the other commands accept, or a DICOM tree (image series with their RTSTRUCT or SEG). Every case is
+read on its file's own grid and then laid out closest to RAS with axes (k, j, i) by permuting and flipping axes
+only (the inference engine does the same with the card's ``orientation: RAS``, ``axes: kji``), so axis 0 is the
+one closest to superior-inferior: axial slices.
 
 Sparse annotation: with ``sparse=True`` an axial slice counts as annotated when it holds any label, and every
 other slice of that case is unknown rather than background (the loss ignores it). Nothing needs marking: paint
@@ -25,6 +26,7 @@ from ..core.geometry import Grid, move_array
 from ..core.labels import Label, LabelTable, default_color
 from ..core.progress import CancelToken, ProgressCallback, report
 from ..dataset.cases import DatasetLabels, read_case
+from ..dataset.dicom_tree import cases_from_dicom_tree, is_dicom_tree
 from ..dataset.manifest import CaseEntry, read_cases
 from ..dataset.modality import channel_names_for
 from ..dataset.nnunet import TABLE_NAME, read_dataset_json
@@ -205,8 +207,10 @@ def read_case_list(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> Dataset:
-    """A cases folder or manifest (``.seg.nrrd`` or labelmaps, 3D), read through SegTruth's checked loaders."""
-    entries: list[CaseEntry] = [entry for entry in read_cases(path) if entry.labelled]
+    """A cases folder, manifest or DICOM tree (each annotated series a case, as ``segtruth dataset`` reads it),
+    read through SegTruth's checked loaders."""
+    listed = cases_from_dicom_tree(path, table).entries if is_dicom_tree(path) else read_cases(path)
+    entries: list[CaseEntry] = [entry for entry in listed if entry.labelled]
     if not entries:
         raise SegTruthError(f"{path}: lists no case with a segmentation; training needs labelled cases.")
     session = Session.new_headless()
