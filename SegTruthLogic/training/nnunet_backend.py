@@ -106,7 +106,8 @@ class _LogReader:
         elif self.history and (match := _LOSS.search(line)) is not None:
             self.history[-1]["loss"] = float(match.group(1))
         elif self.history and (match := _DICE.search(line)) is not None:
-            values = [float(v) for v in re.findall(r"-?[\d.]+(?:e-?\d+)?", match.group(1))]
+            # "[0.5, 0.25]" or "[np.float32(0.5), ...]": the numbers with a decimal point (not float32's 32)
+            values = [float(v) for v in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", match.group(1))]
             if values:
                 self.history[-1]["pseudo_dice"] = sum(values) / len(values)
         elif self.history and (match := _TIME.search(line)) is not None:
