@@ -315,6 +315,12 @@ class ProcessJob(_Outcome):
 WORKER_EXIT_ERROR, WORKER_EXIT_CANCELLED = 1, 130
 
 
+def worker_error(code: int, lines: list[str]) -> SegTruthError:
+    """A ``ProcessJob`` ``failure`` for ``run_worker`` children: their one stderr line, without its prefix."""
+    last = next((line.strip() for line in reversed(lines) if line.strip()), f"exit code {code}")
+    return SegTruthError(last.removeprefix("segtruth: error: ").removeprefix("segtruth: "))
+
+
 def run_worker(work: Callable[[], int], what: str, cancel: CancelToken | None = None) -> int:
     """A worker process's main: ``work()``'s exit code; SIGTERM (a ``ProcessJob``'s cancel) stops it.
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.errors import SegTruthError
 from ..core.geometry import Grid, move_array
-from ..core.jobs import Job, ProcessJob, ThreadJob
+from ..core.jobs import Job, ProcessJob, ThreadJob, worker_error
 
 
 class InferenceJob:
@@ -120,11 +120,7 @@ def run_in_subprocess(
         if event.get("event") == "notice":
             job.notices.append(str(event["message"]))
 
-    def failure(code: int, lines: list[str]) -> SegTruthError:
-        last = next((line.strip() for line in reversed(lines) if line.strip()), f"exit code {code}")
-        return SegTruthError(last.removeprefix("segtruth: error: "))
-
     job._job = ProcessJob(
-        command, "inference", on_event=on_event, result=lambda: Path(output), failure=failure, env=env
+        command, "inference", on_event=on_event, result=lambda: Path(output), failure=worker_error, env=env
     )
     return job

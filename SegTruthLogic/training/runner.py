@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import SegTruthError
-from ..core.jobs import ProcessJob
+from ..core.jobs import ProcessJob, worker_error
 from ..core.progress import CancelToken, ProgressCallback
 
 TRAINING_RECORD = "training.json"
@@ -74,11 +74,6 @@ def _flags(options: dict[str, object]) -> list[str]:
     return out
 
 
-def _failure(code: int, lines: list[str]) -> SegTruthError:
-    last = next((line.strip() for line in reversed(lines) if line.strip()), f"exit code {code}")
-    return SegTruthError(last.removeprefix("segtruth: error: ").removeprefix("segtruth: "))
-
-
 def _worker(python: str | None, command: str, arguments: Sequence[str]) -> list[str]:
     return [python or sys.executable, "-m", "SegTruthLogic.training.worker", command, *arguments]
 
@@ -107,7 +102,7 @@ def start_training(
         progress=progress,
         cancel=cancel,
         result=lambda: TrainingSummary.read(output),
-        failure=_failure,
+        failure=worker_error,
         env=env,
     )
 
@@ -140,6 +135,6 @@ def start_ranking(
         progress=progress,
         cancel=cancel,
         result=rows,
-        failure=_failure,
+        failure=worker_error,
         env=env,
     )
