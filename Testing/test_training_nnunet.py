@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
+import SimpleITK as sitk
+from inference_helpers import reference_fixtures
 
 from SegTruthLogic.cli import main
 
@@ -58,3 +60,39 @@ def test_nnunet_backend_needs_an_nnunet_named_raw_folder(tmp_path, capsys):
     code = main(["train", str(dataset), "-o", str(tmp_path / "model"), "--backend", "nnunet"])
     err = capsys.readouterr().err
     assert code == 1 and "needs the folder named DatasetNNN_Name" in err
+
+
+@pytest.mark.reference_fixtures
+def test_nnunet_trains_one_epoch_and_segment_loads_its_results(tmp_path, capsys):
+    """End to end on the reference fixture's raw dataset, with nnunetv2 from the reference environment: plan,
+    preprocess and one epoch of 2d fold 0; the published folder segments a left-handed test image on its grid."""
+    fixtures = reference_fixtures()
+    python = REFERENCE_ENV / "bin" / "python"
+    if not python.is_file():
+        pytest.skip(f"{python}: the reference environment (nnunetv2) is absent")
+    raw = fixtures / "nnunet" / "raw" / "Dataset901_SegTruthFixture"
+    before = sorted(p.relative_to(raw) for p in raw.rglob("*"))
+    model = tmp_path / "model"
+    command = ["train", str(raw), "-o", str(model), "--backend", "nnunet", "--epochs", "1",
+               "--configuration", "2d", "--nnunet-python", str(python), "--device", "cpu"]  # fmt: skip
+    assert main(command) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "nnU-Net 2d (nnUNetTrainer_1epoch), folds 0, 1 epoch(s)" in out, out
+    assert sorted(p.name for p in model.iterdir()) == [
+        ".segtruth-folder",  # the mark of a folder SegTruth wrote (it may replace it with --overwrite)
+        "dataset.json",
+        "dataset_fingerprint.json",
+        "fold_0",
+        "plans.json",
+    ]
+    assert (model / "fold_0" / "checkpoint_final.pth").stat().st_size > 0
+    assert not (tmp_path / "model.training").exists()
+    assert sorted(p.relative_to(raw) for p in raw.rglob("*")) == before  # the dataset was only read
+
+    image = fixtures / "nnunet" / "test" / "images" / "lefthanded_0000.nii.gz"
+    labels = tmp_path / "labels.nii.gz"
+    assert main(["segment", str(image), "--model", str(model), "-o", str(labels), "--device", "cpu", "-q"]) == 0
+    source, written = sitk.ReadImage(str(image)), sitk.ReadImage(str(labels))
+    assert written.GetSize() == source.GetSize()
+    assert written.GetOrigin() == source.GetOrigin() and written.GetDirection() == source.GetDirection()
+    assert written.GetSpacing() == source.GetSpacing()
