@@ -19,8 +19,7 @@ from pathlib import Path
 from ..core.errors import SegTruthError
 from ..core.jobs import ProcessJob, worker_error
 from ..core.progress import CancelToken, ProgressCallback
-
-TRAINING_RECORD = "training.json"
+from .plan import TRAINING_RECORD
 
 
 @dataclass(frozen=True)

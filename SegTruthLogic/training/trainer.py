@@ -42,10 +42,9 @@ from ..inference.preprocessing import prepare
 from ..inference.resampling import resize_to
 from .augment import Sampler, TrainingVolume
 from .data import Dataset, annotated_slices, read_dataset
-from .plan import ANISOTROPY, Plan, card_dict, make_plan
+from .plan import ANISOTROPY, TRAINING_RECORD, Plan, card_dict, make_plan
 
 CHECKPOINT = "checkpoint.pt"
-TRAINING_RECORD = "training.json"
 FOREGROUND_SAMPLE = 20_000  # labelled voxels kept per case to centre foreground patches on
 HOLD_OUT_FROM = 5  # with fewer cases the best epoch is chosen on the training cases themselves
 
