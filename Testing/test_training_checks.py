@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_support import chest_lungs, write_nnunet
+from training_support import TABLE, chest_lungs, write_nnunet
 
 from SegTruthLogic.cli import main
 from SegTruthLogic.core.errors import Cancelled
@@ -64,6 +64,29 @@ def test_cancel_leaves_no_model(chest, tmp_path):
     with pytest.raises(Cancelled):
         _tiny(dataset, tmp_path / "model", cancel=token)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Dataset003_Lungs"]
+
+
+@pytest.mark.parametrize(
+    ("table", "mirrored"),
+    [(None, [0]), ({"labels": [{"name": "lungs", "value": 1, "color": "#c9d4e8"}]}, [0, 1])],
+    ids=["right and left lung", "lungs"],
+)
+def test_labels_of_one_side_turn_off_left_right_mirroring(chest, tmp_path, table, mirrored):
+    """ "right lung" and "left lung": no mirroring across the i (left-right) axis, in training and in test-time
+    mirroring; a label of both sides keeps every axis."""
+    image, lungs = chest
+    labels = {"background": 0, "lungs": 1} if table else None
+    array = (lungs > 0).astype(np.uint8) if table else lungs
+    dataset = write_nnunet(tmp_path / "Dataset004_Lungs", [("chest", image, array)], labels, table=table or TABLE)
+    result = _tiny(dataset, tmp_path / "model")
+    assert list(result.plan.mirrors) == mirrored
+    card = json.loads((tmp_path / "model" / "model.card.json").read_text(encoding="utf-8"))
+    record = json.loads((tmp_path / "model" / "training.json").read_text(encoding="utf-8"))
+    assert card["inference"]["mirror_axes"] == mirrored and record["plan"]["mirror_axes"] == mirrored
+    sided = [note for note in result.notes if "no mirroring across the left-right axis" in note]
+    assert sided == (
+        [] if table else ["labels name a side (right lung, left lung): no mirroring across the left-right axis"]
+    )
 
 
 def _bad(tmp_path: Path, chest, kind: str) -> Path:

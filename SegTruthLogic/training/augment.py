@@ -117,6 +117,7 @@ class Sampler:
     dimensions: int
     anisotropic: bool = False
     augment: bool = True
+    mirror_axes: tuple[int, ...] | None = None  # patch axes flipped at random; None: every axis
 
     def _centre(self, generator: torch.Generator, volume: TrainingVolume, foreground: bool) -> tuple[int, torch.Tensor]:
         """(slice or -1, centre in the patch's space)."""
@@ -163,7 +164,7 @@ class Sampler:
                 source = (volume.image, volume.labels, volume.known)
             img, lab, kn = sample_patch(*source, centre, self.patch, matrix)
             if self.augment:
-                for axis in range(self.dimensions):
+                for axis in range(self.dimensions) if self.mirror_axes is None else self.mirror_axes:
                     if _chance(generator, 0.5):
                         img, lab, kn = img.flip(axis + 1), lab.flip(axis), kn.flip(axis)
                 img = intensity(img, generator)

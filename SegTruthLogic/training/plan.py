@@ -17,6 +17,7 @@ The rules are nnU-Net v2's published heuristics, reimplemented:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ PATCH_BUDGET = {2: 256 * 256, 3: 64 * 64 * 64}  # voxels of one patch on a CPU; 
 BATCH_BUDGET_2D = 8 * 128 * 128  # voxels of one 2D batch on a CPU
 
 TRAINING_RECORD = "training.json"  # the plan and the training's history, in the model folder
+LATERAL = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # a label of one side of the body
 
 
 @dataclass
@@ -51,6 +53,12 @@ class Plan:
     median_shape: tuple[int, ...] = ()
     sparse: bool = False
     notes: list[str] = field(default_factory=list)
+    mirror_axes: tuple[int, ...] | None = None  # mirrored in training and test-time mirroring; None: every axis
+
+    @property
+    def mirrors(self) -> tuple[int, ...]:
+        """The axes of a patch that augmentation and test-time mirroring flip."""
+        return tuple(range(self.dimensions)) if self.mirror_axes is None else self.mirror_axes
 
     def network_args(self) -> dict[str, Any]:
         """DynUNet's arguments, as the model card stores them (``monai_network`` format)."""
@@ -79,6 +87,8 @@ class Plan:
         data = dict(data)
         for key in ("spacing", "patch", "median_shape"):
             data[key] = tuple(data.get(key, ()))
+        if data.get("mirror_axes") is not None:
+            data["mirror_axes"] = tuple(data["mirror_axes"])
         return cls(**data)
 
 
@@ -158,6 +168,7 @@ def make_plan(
     if batch_size is None:
         batch_size = 2 if dims == 3 else int(max(2, min(16, BATCH_BUDGET_2D // int(np.prod(patch)))))
     normalization = _normalization(dataset, notes)
+    mirror_axes = _mirror_axes(dataset, dims, notes)
     return Plan(
         dimensions=dims,
         channels=len(dataset.channel_names),
@@ -172,7 +183,18 @@ def make_plan(
         median_shape=tuple(median),
         sparse=sparse,
         notes=notes,
+        mirror_axes=mirror_axes,
     )
+
+
+def _mirror_axes(dataset: Dataset, dims: int, notes: list[str]) -> tuple[int, ...]:
+    """Every axis, except left-right when a label names a side: a mirrored left lung looks like a right one, so
+    mirroring across that axis teaches the network to confuse them (nnU-Net's advice: no mirroring there)."""
+    sided = [label.name for label in dataset.table if LATERAL.search(label.name)]
+    if not sided:
+        return tuple(range(dims))
+    notes.append(f"labels name a side ({', '.join(sided)}): no mirroring across the left-right axis")
+    return tuple(range(dims - 1))  # the last axis (i) is left-right in the RAS layout
 
 
 def _normalization(dataset: Dataset, notes: list[str]) -> list[dict[str, Any]]:
@@ -219,7 +241,7 @@ def card_dict(plan: Plan, table: LabelTable, channel_names: list[str], name: str
             "patch_size": list(plan.patch),
             "overlap": 0.5,
             "gaussian": True,
-            "mirror_axes": list(range(plan.dimensions)),
+            "mirror_axes": list(plan.mirrors),
             "output": "logits",
             "output_interpolation": "linear",
             "divisible_by": max(plan.divisor),

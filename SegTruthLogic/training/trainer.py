@@ -284,7 +284,7 @@ def train(
     volumes = prepare_volumes(dataset, plan, card, cancel)
     training, validation = _split(volumes, seed, notes)
     anisotropic = plan.dimensions == 3 and max(plan.spacing) > ANISOTROPY * min(plan.spacing)
-    sampler = Sampler(training, plan.patch, plan.dimensions, anisotropic, augment=True)
+    sampler = Sampler(training, plan.patch, plan.dimensions, anisotropic, augment=True, mirror_axes=plan.mirrors)
     settings = Settings(epochs, minutes, iterations, seed, learning_rate, validation_patches=16)
     held = Sampler(validation, plan.patch, plan.dimensions, anisotropic, augment=False)
     val_batch = held.draw(
