@@ -12,9 +12,16 @@ import torch
 from training_support import TABLE, chest_lungs, write_nnunet
 
 from SegTruthLogic.cli import main
-from SegTruthLogic.core.errors import Cancelled
+from SegTruthLogic.core.errors import Cancelled, SegTruthError
+from SegTruthLogic.core.labels import LabelTable
 from SegTruthLogic.core.progress import CancelToken
+from SegTruthLogic.core.sample_data import ct_chest_paths
+from SegTruthLogic.dataset.cases import read_case
+from SegTruthLogic.dataset.manifest import CaseEntry
+from SegTruthLogic.scene.segmentation_io import names_its_segments
+from SegTruthLogic.scene.session import Session
 from SegTruthLogic.training import train
+from SegTruthLogic.training.ranking import in_model_values
 
 LABELLED = (10, 18, 26)
 
@@ -123,3 +130,17 @@ def test_bad_datasets_one_sentence(chest, tmp_path, kind, capsys):
     assert error.startswith("segtruth: error: ") and len(error.splitlines()) == 1, error
     assert BAD[kind] in error and str(dataset) in error, error
     assert not out.exists() and not (tmp_path / "model.training").exists()
+
+
+def test_rank_reads_named_segments_by_name_and_drops_the_others(chest):
+    """A .seg.nrrd with seven segments, ranked by a model of two lungs: its lungs in the model's values, the ribs,
+    spine and tissue background; a model none of whose labels the case holds is one sentence."""
+    image_path, segmentation_path = ct_chest_paths()
+    voxels = read_case(Session.new_headless(), CaseEntry("chest", (image_path,), segmentation_path))
+    model_labels = LabelTable.from_json(json.dumps(TABLE), "the model's labels")
+    _image, lungs = chest
+    assert names_its_segments(segmentation_path) and not names_its_segments("labels.nii.gz")
+    np.testing.assert_array_equal(in_model_values(voxels, model_labels), lungs)
+    liver = LabelTable.from_json(json.dumps({"labels": [{"name": "liver", "value": 1, "color": "#aa5500"}]}), "x")
+    with pytest.raises(SegTruthError, match=r"hold none of the model's labels \(liver\)"):
+        in_model_values(voxels, liver)

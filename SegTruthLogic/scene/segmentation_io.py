@@ -52,6 +52,12 @@ def load_segmentation(
     return load_labelmap(session, path, volume, table)
 
 
+def names_its_segments(path: str | Path) -> bool:
+    """Whether a segmentation file names its segments (``.seg.nrrd``, RTSTRUCT, DICOM SEG): a labelmap image holds
+    values only, which a label table names."""
+    return full_suffix(path) not in IMAGE_SUFFIXES
+
+
 # -- labelmap images ------------------------------------------------------------------------------------------------
 def load_labelmap(session: Session, path: str | Path, volume, table: LabelTable | None = None):
     """A labelmap file on the volume's source grid, one segment per label value present."""

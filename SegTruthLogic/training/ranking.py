@@ -27,15 +27,17 @@ import torch
 
 from ..core.errors import Cancelled, SegTruthError
 from ..core.geometry import move_array
+from ..core.labels import LabelTable
 from ..core.metrics import dice
 from ..core.progress import CancelToken, ProgressCallback, report
 from ..dataset.case_sources import find_cases
-from ..dataset.cases import read_case
+from ..dataset.cases import CaseVoxels, read_case
 from ..dataset.manifest import CaseEntry
 from ..inference.catalog import load_model
 from ..inference.engine import blend, output_labels
 from ..inference.model import LoadedModel
 from ..inference.preprocessing import oriented_grid
+from ..scene.segmentation_io import names_its_segments
 from ..scene.session import Session
 from .data import ORIENTATION, annotated_slices
 
@@ -196,6 +198,22 @@ def score_case(
     return rank
 
 
+def in_model_values(voxels: CaseVoxels, model_labels: LabelTable) -> np.ndarray:
+    """A labelled case's label array in the model's values, matched by name; segments the model lacks -> 0."""
+    assert voxels.labels is not None and voxels.table is not None
+    out = np.zeros_like(voxels.labels)
+    for label in model_labels:
+        own = voxels.table.by_name(label.name)
+        if own is not None:
+            out[voxels.labels == own.value] = label.value
+    if not out.any() and voxels.labels.any():
+        raise SegTruthError(
+            f"its segments ({', '.join(lb.name for lb in voxels.table)}) hold none of the model's labels "
+            f"({', '.join(lb.name for lb in model_labels)})."
+        )
+    return out
+
+
 def rank_cases(
     cases: str | Path | Sequence[CaseEntry],
     model: str | Path | LoadedModel,
@@ -207,7 +225,9 @@ def rank_cases(
 ) -> Ranking:
     """Score every case (a folder, manifest, glob or list of entries) with ``model``; the ranking.
 
-    Labelled cases are read with the model's label table, so their segments must carry the model's label names.
+    Labelled cases are compared by label name where their files name segments: the segments of the model's labels
+    count, any others (the ribs of a case ranked by a lungs model) are background to the model; a labelmap image's
+    values are the model's.
     A case that cannot be read or scored is listed last with its error; if none can be scored, the first error
     is raised.
     """
@@ -224,8 +244,10 @@ def rank_cases(
         try:
             if entry.problem is not None:
                 raise SegTruthError(f"{entry.describe()}: {entry.problem}")
-            voxels = read_case(session, entry, loaded.card.labels)
-            rank = score_case(loaded, voxels.channels, voxels.grid, voxels.labels, sparse, device, cancel, entry.case)
+            by_name = entry.segmentation is not None and names_its_segments(entry.segmentation)
+            voxels = read_case(session, entry, None if by_name else loaded.card.labels)
+            labels = in_model_values(voxels, loaded.card.labels) if by_name else voxels.labels
+            rank = score_case(loaded, voxels.channels, voxels.grid, labels, sparse, device, cancel, entry.case)
         except Cancelled:
             raise
         except SegTruthError as error:
