@@ -136,7 +136,7 @@ def export_nnunet(
         content = dataset_json(name, final, names, training)
         atomic_write_text(temp / "dataset.json", json.dumps(content, indent=2) + "\n")
         atomic_write_text(temp / TABLE_NAME, final.to_json())
-    report(progress, 1.0, f"{len(written)} cases written to {target}")
+    report(progress, 1.0, f"{len(written)} cases written to {raw_folder / folder_name}")  # where they are published
     return target
 
 
