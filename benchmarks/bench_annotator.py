@@ -78,7 +78,8 @@ def correction(pred: np.ndarray, target: np.ndarray, spacing_kji, brush_mm: floa
 
 
 def seeded(strategy: str, values, reference, names, target_name, spacing, max_strokes, brush_mm, volume=None):
-    """Grow or watershed from one scribble per structure plus the background, then corrections.
+    """Grow or watershed from one scribble per structure plus the background, then corrections: the history of
+    (strokes, Dice) and the target as last predicted.
 
     ``grow+smooth``: grow, and score the target after a median smoothing of 7 mm (one more action, counted)."""
     spacing_kji = spacing[::-1]
@@ -104,7 +105,7 @@ def seeded(strategy: str, values, reference, names, target_name, spacing, max_st
         score = dice(pred, target)
         history.append((strokes + (strategy == "grow+smooth"), score))
         if score >= GOAL or strokes - background >= max_strokes:
-            return history
+            return history, pred
         stroke, _add, _centre = correction(pred_labels == labels[target_name], target, spacing_kji, brush_mm)
         seeds[stroke] = truth[stroke]
         strokes += 1
@@ -175,7 +176,7 @@ def main() -> None:
                 report(strategy, history)
                 print(f"{'':18s} (range {used[0]:g}..{used[1]:g} from the click)")
             else:
-                history = seeded(
+                history, _pred = seeded(
                     strategy, values, reference, names, target, spacing, args.max_strokes, args.brush_mm, volume
                 )
                 report(strategy, history)
