@@ -32,7 +32,6 @@ MAX_POOLINGS = 5
 PATCH_BUDGET = {2: 256 * 256, 3: 64 * 64 * 64}  # voxels of one patch on a CPU; a GPU takes more (see plan())
 BATCH_BUDGET_2D = 8 * 128 * 128  # voxels of one 2D batch on a CPU
 
-TRAINING_RECORD = "training.json"  # the plan and the training's history, in the model folder
 LATERAL = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # a label of one side of the body
 
 

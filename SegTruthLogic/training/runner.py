@@ -19,7 +19,7 @@ from pathlib import Path
 from ..core.errors import SegTruthError
 from ..core.jobs import ProcessJob, worker_error
 from ..core.progress import CancelToken, ProgressCallback
-from .plan import TRAINING_RECORD
+from .record import TRAINING_RECORD
 
 
 @dataclass(frozen=True)

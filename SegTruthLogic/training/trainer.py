@@ -42,7 +42,8 @@ from ..inference.preprocessing import prepare
 from ..inference.resampling import resize_to
 from .augment import Sampler, TrainingVolume
 from .data import Dataset, annotated_slices, read_dataset
-from .plan import ANISOTROPY, TRAINING_RECORD, Plan, card_dict, make_plan
+from .plan import ANISOTROPY, Plan, card_dict, make_plan
+from .record import TRAINING_RECORD
 
 CHECKPOINT = "checkpoint.pt"
 FOREGROUND_SAMPLE = 20_000  # labelled voxels kept per case to centre foreground patches on
