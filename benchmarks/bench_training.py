@@ -27,16 +27,19 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing"))
 
 from training_support import TABLE, chest_lungs, dice, keep_slices, write_nnunet
 
 from SegTruthLogic.core.geometry import Grid
+from SegTruthLogic.core.sample_data import ct_chest_paths
 from SegTruthLogic.inference.catalog import load_model
 from SegTruthLogic.inference.engine import predict
+from SegTruthLogic.scene.session import Session
+from SegTruthLogic.scene.volumes import load_volume
 from SegTruthLogic.tools.fill_between import interpolate_labels
+from SegTruthLogic.tools.islands import label_islands
 from SegTruthLogic.training import train
 
 
@@ -101,17 +104,17 @@ def main() -> None:
     print(f"Dice, the {len(between)} between labelled slices: model {score(predicted, between)}, "
           f"fill-between {score(filled, between)}")  # fmt: skip
     kept = largest_islands(predicted)
-    print(f"model keeping each label's largest island (one click of Islands): all {len(unlabelled)} "
+    print(f"model keeping each label's largest island (SegTruth's Islands): all {len(unlabelled)} "
           f"{score(kept, unlabelled)}, the {len(between)} between {score(kept, between)}")  # fmt: skip
 
 
 def largest_islands(labels: np.ndarray) -> np.ndarray:
-    """Each label's largest face-connected island, as Islands' "keep largest" does; the rest background."""
+    """Each label's largest island as SegTruth's Islands keeps it (face-connected, on the CT's volume node)."""
+    session = Session.new_headless()
+    volume = load_volume(session, ct_chest_paths()[0])
     out = np.zeros_like(labels)
     for value in np.unique(labels[labels > 0]):
-        parts, count = ndimage.label(labels == value)
-        if count:
-            out[parts == int(np.argmax(np.bincount(parts.ravel())[1:])) + 1] = value
+        out[label_islands(labels == value, volume) == 1] = value  # island 1 is the largest
     return out
 
 
