@@ -33,17 +33,21 @@ CUDA = torch.device("cuda")  # a device name only: choose_precision asks CUDA no
 
 
 class TwoConvs(torch.nn.Module):
-    """Two 3D convolutions that record the dtype and layout of what they are given."""
+    """3D convolutions that record the dtype and layout of what they compute: the first reads the image."""
 
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.first = torch.nn.Conv3d(1, 8, 3, padding=1)
+        self.middle = torch.nn.Conv3d(8, 8, 3, padding=1)
         self.last = torch.nn.Conv3d(8, 2, 1)
         self.seen: list[tuple[torch.dtype, bool]] = []
+        self.seen_first: list[torch.dtype] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = torch.relu(self.first(x))
+        read = self.first(x)
+        self.seen_first.append(read.dtype)
+        hidden = torch.relu(self.middle(torch.relu(read)))
         self.seen.append((hidden.dtype, hidden.is_contiguous(memory_format=torch.channels_last_3d)))
         return self.last(hidden)
 
@@ -137,10 +141,13 @@ def test_bfloat16_runs_the_network_in_bfloat16_and_accumulates_in_float32():
     full, network, window = _run("float32")
     assert window.used_precision.name == "float32"
     assert set(network.seen) == {(torch.float32, False)}
+    assert set(network.seen_first) == {torch.float32}
     reduced, network, window = _run("bfloat16")
     assert window.used_precision.name == "bfloat16"
     assert set(network.seen) == {(torch.bfloat16, True)}  # every tile, channels-last
+    assert set(network.seen_first) == {torch.float32}  # the convolution reading the image stays in float32
     assert network.first.weight.is_contiguous()  # the layout is undone afterwards
+    assert "forward" not in vars(network.first)  # and so is its float32 forward
     assert reduced.dtype == torch.float32 and full.dtype == torch.float32
     assert not torch.equal(reduced, full)  # really another arithmetic...
     scale = float(full.abs().max())

@@ -23,7 +23,7 @@ from torch.nn import functional
 
 from ..core.errors import SegTruthError
 from ..core.progress import CancelToken, ProgressCallback, report
-from .precision import Precision, choose_precision, memory_layout, to_layout
+from .precision import Precision, choose_precision, prepared_network, to_layout
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 
@@ -209,7 +209,7 @@ class SlidingWindow:
         self.used_precision = precision
         if attempt.accumulate_on_device and device.type != "cpu":
             padded = padded.to(device)  # the whole image on the device: tiles are cut there
-        with memory_layout(net, precision):
+        with prepared_network(net, precision):
             output = self._tiles_loop(
                 padded, tiles, net, weights_store, norm, store, precision, attempt, member, members
             )
