@@ -154,6 +154,62 @@ def test_bfloat16_runs_the_network_in_bfloat16_and_accumulates_in_float32():
     assert float((reduced - full).abs().max()) < 0.02 * scale  # ...within bfloat16's rounding
 
 
+class Threshold(torch.nn.Module):
+    """Class 1 where the image is above 2, class 0 below: the image passes through a bfloat16 convolution, whose
+    rounding (0.016 at 2) changes the label of voxels within a few thousandths of 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read = torch.nn.Conv3d(1, 8, 1)  # reads the image: float32
+        self.mix = torch.nn.Conv3d(8, 8, 1)  # bfloat16 under autocast
+        self.out = torch.nn.Conv3d(8, 2, 1)
+        with torch.no_grad():
+            for conv in (self.read, self.mix, self.out):
+                conv.bias.zero_()
+            self.read.weight.fill_(1.0)
+            self.mix.weight.copy_(torch.eye(8).reshape(8, 8, 1, 1, 1))
+            self.out.weight.zero_()
+            self.out.weight[1] = 1.0 / 8  # class 1: the image; class 0: 2
+            self.out.bias[0] = 2.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.mix(self.read(x)))
+
+
+def _ramp() -> torch.Tensor:
+    """Values rising by 0.02 a slice along the first axis through 2 at slice 19.5, jittered by +-0.005."""
+    z = np.arange(40, dtype=np.float64)[:, None, None]
+    jitter = np.random.default_rng(1).uniform(-0.005, 0.005, (40, 24, 24))
+    return torch.from_numpy((2.0 + (z - 19.5) * 0.02 + jitter).astype(np.float32))[None]
+
+
+def test_auto_recomputes_the_tiles_near_a_tie_in_float32_and_gets_float32_labels(monkeypatch):
+    monkeypatch.setattr("SegTruthLogic.inference.precision.cpu_supports_bfloat16", lambda *a, **k: True)
+    network, image = Threshold().eval(), _ramp()
+
+    def run(precision: str) -> tuple[torch.Tensor, SlidingWindow]:
+        window = SlidingWindow((16, 16, 16), out_channels=2, precision=precision, near_tie=0.05, notices=[])
+        return window.run(image, lambda: [network], 1, CPU), window
+
+    full, _ = run("float32")
+    reduced, plain = run("bfloat16")
+    assert plain.refined is None  # bfloat16 asked for: no second pass
+    changed = int((reduced.argmax(0) != full.argmax(0)).sum())
+    assert changed > 0  # bfloat16 alone changes labels next to 2 ...
+    error = float((reduced - full).abs().max())
+    assert error < 0.05  # ... by less than the near tie
+    refined, window = run("auto")
+    assert window.used_precision.name == "bfloat16" and window.used_precision.refine
+    assert window.refined == (8, 16)  # the tiles over slices 17-22 of 40 (2 of 4 along that axis), not the others
+    assert torch.equal(refined.argmax(0), full.argmax(0))  # every label is float32's
+    near = (reduced.max(0).values - reduced.min(0).values) < 0.05
+    assert int(near.sum()) > 0 and torch.equal(refined[:, near], full[:, near])  # bit for bit at the near ties
+    untouched = torch.zeros(image.shape[1:], dtype=torch.bool)
+    untouched[32:] = True  # slices only the last tile along that axis covers: not recomputed
+    assert torch.equal(refined[:, untouched], reduced[:, untouched])
+    assert window.notices is not None and window.notices[0].startswith("float32 again for 8 of 16 tiles")
+
+
 def test_predict_reports_its_precision_and_the_environment_switch(tmp_path, monkeypatch):
     model = load_model(write_bright_model(tmp_path / "bright"))
     image = np.random.default_rng(0).random((12, 14, 16)).astype(np.float32)

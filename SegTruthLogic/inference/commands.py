@@ -69,8 +69,9 @@ def add_precision_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help="network arithmetic: auto (default; bfloat16 on CPUs with native bfloat16, float16 on CUDA), "
-        "float32 to force full precision (or set SEGTRUTH_PRECISION)",
+        help="network arithmetic: auto (default; bfloat16 on CPUs with native bfloat16, float32 again where "
+        "two classes are near a tie; float16 on CUDA), bfloat16 without that pass, float32 to force full "
+        "precision (or set SEGTRUTH_PRECISION)",
     )
 
 

@@ -28,7 +28,7 @@ from ..scene.segments import ensure_segment, import_labelmap, new_segmentation
 from .model import LoadedModel
 from .precision import choose_precision
 from .preprocessing import Prepared, postprocess
-from .sliding_window import SlidingWindow, batch_axes, network_output
+from .sliding_window import NEAR_TIE, SlidingWindow, batch_axes, network_output
 
 MODEL_ATTRIBUTE = "SegTruth.Model"
 
@@ -141,6 +141,11 @@ class MirrorPair(torch.nn.Module):
         return torch.cat([plain, torch.flip(mirrored, dims)], dim=1)
 
 
+def decided_by_argmax(card) -> bool:
+    """Whether the card's labels are the largest of several output channels (softmax or logits, not sigmoid)."""
+    return card.inference.output != "sigmoid" and card.out_channels > 1
+
+
 def blend(
     model: LoadedModel,
     channels: Sequence[np.ndarray],
@@ -185,6 +190,7 @@ def blend(
         notices=notices,
         precision=precision,
         keep_on_device=True,  # resampling back and argmax run where the output is (a GPU, when it fits there)
+        near_tie=NEAR_TIE if decided_by_argmax(card) and not mirror_pair else None,
     )
     members = model.members
     if mirror_pair:

@@ -2,13 +2,16 @@
 
 On the CPU, bfloat16 convolutions run 2-3x faster than float32 where the processor has bfloat16 instructions
 (x86 AVX512-BF16 or AMX, Arm BF16) and oneDNN is present; elsewhere bfloat16 is emulated and slower, so
-``auto`` keeps float32 there. ``auto`` uses bfloat16 on the CPU for 3D convolutional networks only: their
-labels were voxel-identical to float32 nnU-Net on the test fixtures, while a 2D network's were not (Dice
-0.994-0.999; ``bfloat16`` still forces it). On CUDA, ``auto`` is float16 autocast (what nnU-Net itself runs on GPUs). Only
-the network runs in reduced precision, and not its convolutions that read the image: its outputs are cast to float32 before the Gaussian-weighted
-accumulation, and the resampling and the argmax stay in float32. ``float32`` forces full precision anywhere;
-the ``SEGTRUTH_PRECISION`` environment variable gives the default for every run in a process (batch workers
-inherit it). Imports torch only when used, so the command line's parser can list the choices quickly.
+``auto`` keeps float32 there. ``auto`` uses bfloat16 on the CPU for 3D convolutional networks only (a 2D
+network's labels agreed less: Dice 0.994-0.999; ``bfloat16`` still forces it), and then recomputes in float32
+the tiles around voxels whose two best classes are within a near tie of each other (sliding_window.py), so
+that its labels are float32's where bfloat16's rounding could change them. ``bfloat16`` alone skips that pass.
+On CUDA, ``auto`` is float16 autocast (what nnU-Net itself runs on GPUs). Only the network runs in reduced
+precision, and not its convolutions that read the image: its outputs are cast to float32 before the
+Gaussian-weighted accumulation, and the resampling and the argmax stay in float32. ``float32`` forces full
+precision anywhere; the ``SEGTRUTH_PRECISION`` environment variable gives the default for every run in a
+process (batch workers inherit it). Imports torch only when used, so the command line's parser can list the
+choices quickly.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Precision:
     name: str
     channels_last: bool = False
     reason: str = ""
+    refine: bool = False  # recompute in float32 the tiles around voxels whose two best classes are near a tie
 
     @property
     def dtype(self) -> torch.dtype:
@@ -60,6 +64,7 @@ class Precision:
 
     def describe(self) -> str:
         layout = ", channels-last" if self.channels_last else ""
+        layout += ", float32 at near ties" if self.refine else ""
         return f"{self.name}{layout} ({self.reason})" if self.reason else f"{self.name}{layout}"
 
 
@@ -137,7 +142,7 @@ def choose_precision(
         why = "asked for" if name == "bfloat16" else "the CPU computes bfloat16 natively"
         if name == "bfloat16" and not native:
             why = "asked for; emulated on this CPU, slower than float32"
-        return Precision("bfloat16", channels_last=three_d, reason=why)
+        return Precision("bfloat16", channels_last=three_d, reason=why, refine=name == "auto")
     if kind == "cuda":
         if name == "bfloat16":
             import torch
