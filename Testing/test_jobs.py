@@ -57,6 +57,16 @@ def test_thread_progress_reaches_the_callback_and_the_poll():
     assert job.done and job.progress() == (1.0, "step 4")
 
 
+def test_finished_waits_for_the_end_or_the_timeout():
+    release = threading.Event()
+    job: Job = ThreadJob(lambda progress, cancel: release.wait(10), "waiting")
+    start = time.perf_counter()
+    assert not job.finished(0.05)  # still running: back after the timeout
+    assert time.perf_counter() - start >= 0.05
+    release.set()
+    assert job.finished(10) and job.wait(0) is True  # back as soon as the work ended
+
+
 def test_process_progress_reaches_the_callback_and_other_events_their_handler():
     seen: list[tuple[float, str]] = []
     events: list[dict] = []

@@ -51,6 +51,8 @@ class Job(Protocol):
 
     def cancel(self) -> None: ...
 
+    def finished(self, timeout: float | None = None) -> bool: ...
+
     def wait(self, timeout: float | None = None) -> Any:
         """The work's value once done; raises its error (``Cancelled`` after a cancel), TimeoutError if still running."""
         ...
@@ -108,6 +110,10 @@ class _Outcome:
     @property
     def done(self) -> bool:
         return self._done.is_set()
+
+    def finished(self, timeout: float | None = None) -> bool:
+        """Block until the work has ended or ``timeout`` passed; whether it has ended (its outcome: ``wait``)."""
+        return self._done.wait(timeout)
 
     @property
     def cancelled(self) -> bool:

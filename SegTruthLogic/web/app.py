@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 SEGTRUTH_TOOLS = tuple(spec.key for spec in EFFECTS)
 EDITOR_TOOLS = ("paint", "erase")
 LAYOUT_SLICES, LAYOUT_AXIAL, LAYOUT_3D = "slices", "axial", "slices3d"
-REFRESH_DELAY_S = 0.15  # segment list and grow preview follow paint strokes after this pause
+REFRESH_DELAY_S = 0.15  # segment list and grow preview follow the editor's paint strokes after this pause
+PROGRESS_PERIOD_S = 0.2  # a running effect's progress reaches the page this often
 STATIC = Path(__file__).with_name("static")
 BRUSH_MM = 10.0  # default brush diameter
 STILL_QUALITY = 90  # trame-rca's still JPEG quality
@@ -311,6 +312,15 @@ class SegTruthWebApp:
         if self.previewer.active and not self._follows_edits(self.previewer.effect):  # type: ignore[arg-type]
             self.cancel_preview()
         paint(self.ws.editor, self.ws.volume, segment, stroke, erase=erase)  # the views ask for their frames
+        self._follow_next()  # a stroke is one action: a preview that follows it needs no pause for more edits
+
+    def _follow_next(self) -> None:
+        """Queue the update of a preview that follows the strokes (grow from seeds), if the case changed."""
+        effect = self.previewer.effect
+        following = effect is not None and self._follows_edits(effect) and self.previewer.stale
+        if following and not self.actions.has("follow"):  # in line with the person's actions, never beside
+            self.actions.add_internal("follow")
+            self._wake_consumer()
 
     def view_input(self, message: dict):
         """A click or an outline in a slice view for the picked tool: into its settings, then its preview."""
@@ -542,11 +552,7 @@ class SegTruthWebApp:
                 continue
             with self.state:
                 self._refresh_rows()
-            effect = self.previewer.effect
-            following = effect is not None and self._follows_edits(effect) and self.previewer.stale
-            if following and not self.actions.has("follow"):  # in line with the person's actions, never beside
-                self.actions.add_internal("follow")
-                self._wake_consumer()
+            self._follow_next()
 
     async def _follow_edits(self) -> None:
         """Recompute a preview that follows the strokes (grow from seeds), if the case changed since."""
@@ -699,8 +705,8 @@ class SegTruthWebApp:
             if work is not None:
                 token = self._token = CancelToken()
                 job = ThreadJob(work, effect.title, cancel=token)
-                while not job.done:
-                    await asyncio.sleep(0.2)
+                # woken the moment the work ends (a grow update takes a few tenths of a second), else for progress
+                while not await asyncio.to_thread(job.finished, PROGRESS_PERIOD_S):
                     with self.state:
                         fraction, message = job.progress()
                         self.state.st_progress, self.state.st_progress_text = round(100 * fraction), message
