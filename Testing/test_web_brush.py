@@ -177,3 +177,52 @@ def test_the_app_applies_a_tabs_actions_in_its_order_whatever_order_they_arrive_
     assert app.state.st_applied == {"tab": 3} and not app.state.st_error, app.state.st_status
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "labels" / "chest.nrrd")))
     assert int((labels == 2).sum()) == int(mask.sum()) > 20 and int((labels == 1).sum()) == 0
+
+
+def test_a_grow_preview_that_follows_strokes_is_queued_by_the_stroke_itself(ct_chest, tmp_path, monkeypatch):
+    """SegTruth's stroke is one action: the grow update is in line right after it, with no pause for more edits
+    (which only trame-slicer's own paint effect sends), and the update shows the grow from the new seeds."""
+    import asyncio
+
+    from trame.app import get_server
+
+    from SegTruthLogic.web.app import SegTruthWebApp
+
+    monkeypatch.setenv("TRAME_ARGS", "")
+    shutil.copyfile(ct_chest[0], tmp_path / "chest.nrrd")
+    app = SegTruthWebApp(read_web_cases(tmp_path), LabelTable.read(SAMPLE_LABELS), server=get_server("web-follow"))
+    segmentation = app.ws.segmentation
+    right, left = find_segment(segmentation, "right lung"), find_segment(segmentation, "left lung")
+    geometry = app.state.st_views["axial"]
+
+    def message(points) -> dict:
+        return {"view": "axial", "points": points, "xy_to_ras": geometry["xy_to_ras"], "width": geometry["width"],
+                "height": geometry["height"], "diameter": 6.0, "shape": "2d"}  # fmt: skip
+
+    def grown() -> int:
+        node = app.previewer.node
+        return int(segment_mask(app.ws.session, node, find_segment(node, "right lung"), app.ws.volume).sum())
+
+    async def session() -> tuple[int, int]:
+        app.ws.editor.set_active_segment_id(right)
+        app.stroke(message([[0.3, 0.45], [0.3, 0.55]]))
+        app.ws.editor.set_active_segment_id(left)
+        app.stroke(message([[0.5, 0.05], [0.5, 0.1]]))
+        app.state.st_tool = "grow"
+        app.tool_states["grow"].set(whole_image=True, auto_update=True)
+        await app.preview()
+        assert app.previewer.active and not app.previewer.stale
+        shown = app.state.st_preview_count
+        before = grown()
+        app.ws.editor.set_active_segment_id(right)
+        app.stroke(message([[0.7, 0.45], [0.7, 0.55]]))
+        assert app.actions.has("follow")  # queued by the stroke, before any pause
+        for _ in range(400):
+            if app.state.st_preview_count > shown and not app.previewer.stale:
+                break
+            await asyncio.sleep(0.05)
+        return before, grown()
+
+    before, after = asyncio.run(session())
+    assert not app.state.st_error, app.state.st_status
+    assert not app.previewer.stale and after != before  # the preview grew from the new seed
