@@ -260,15 +260,15 @@ class SlidingWindow:
         attempt: Attempt,
         member: int,
         members: int,
-        precision: Precision | None = None,
+        precision: Precision,
         tiles: list[tuple[slice, ...]] | None = None,
     ):
-        """One member's blended output over all tiles; or over ``tiles`` only, in ``precision``."""
+        """One member's blended output in ``precision`` over all tiles, or over ``tiles`` only."""
         device = attempt.device
         patch = self._patch(tuple(image.shape[1:]))
         padded, unpad = _pad_to(image, patch)
-        every = self._tiles(tuple(padded.shape[1:]), patch)
-        tiles = every if tiles is None else tiles
+        if tiles is None:
+            tiles = self._tiles(tuple(padded.shape[1:]), patch)
         weights = gaussian_weights(tuple(patch)) if self.gaussian else torch.ones(patch)
         store = device if attempt.accumulate_on_device else torch.device("cpu")
         weights_store = weights.to(store)
@@ -276,8 +276,6 @@ class SlidingWindow:
         net = network.to(device) if isinstance(network, torch.nn.Module) else network
         if isinstance(net, torch.nn.Module):
             net.eval()
-        if precision is None:
-            precision = choose_precision(self.precision, device, net if isinstance(net, torch.nn.Module) else None)
         if attempt.accumulate_on_device and device.type != "cpu":
             padded = padded.to(device)  # the whole image on the device: tiles are cut there
         with prepared_network(net, precision):
